@@ -1,0 +1,27 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SAMPLE := Resources/SampleData
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/unsupervised-segment run $(SAMPLE)/t1.nii.gz $(SAMPLE)/t1_contrast.nii.gz $(SAMPLE)/flair.nii.gz $(SAMPLE)/adc.nii.gz \
+		--names t1 t1c flair adc --method gmm -k 3 --output-dir demo_output
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

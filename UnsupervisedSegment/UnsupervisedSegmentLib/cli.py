@@ -1,0 +1,127 @@
+"""The ``unsupervised-segment`` command line: segment image files headlessly.
+
+A user's mistake ends with one line on stderr and exit status 2; progress goes to stderr,
+results (mask size, per-segment table) to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .clustering import COVARIANCE_TYPES, ENGINES, METHODS
+from .errors import UserInputError
+from .features import SCALINGS
+from .loading import load_inputs
+from .outputs import write_outputs
+from .pipeline import SegmentationOptions, SegmentationResult, segment_channels
+
+PROGRAM = "unsupervised-segment"
+log = logging.getLogger(PROGRAM)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog=PROGRAM, description="Unsupervised (GMM / k-means) segmentation of medical images.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="segment co-registered images", description="Cluster the masked voxels of co-registered images into segments.")
+    run.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (NIfTI, NRRD, MHA, PNG, JPEG, TIFF); the first sets the output grid")
+    run.add_argument("--output-dir", required=True, metavar="DIR", help="folder for the outputs (created if missing)")
+    add_segmentation_options(run)
+    run.add_argument("--quantised", action="store_true", help="also write quantised.nii.gz: every voxel set to its cluster's mean intensity")
+    run.add_argument("--no-report", dest="report", action="store_false", help="skip the report.png figure")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    return parser
+
+
+def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
+    """The options shared by every command that segments."""
+    defaults = SegmentationOptions()
+    parser.add_argument("--method", choices=METHODS, default=defaults.method, help="clustering method (default: %(default)s)")
+    parser.add_argument("-k", "--clusters", type=int, default=defaults.n_clusters, metavar="N", help="number of clusters (default: %(default)s)")
+    parser.add_argument("--mask", default=defaults.mask, metavar="nonzero|otsu|none|PATH",
+                        help="voxels to cluster: > 0 in every input, above Otsu's threshold of the first input, all, or > 0 in a mask file (default: %(default)s)")
+    parser.add_argument("--scaling", choices=SCALINGS, default=defaults.scaling, help="per-input feature scaling (default: %(default)s)")
+    parser.add_argument("--covariance", choices=COVARIANCE_TYPES, default=defaults.covariance_type, help="GMM covariance type (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
+    parser.add_argument("--engine", choices=ENGINES, default=defaults.engine, help="clustering engine (default: %(default)s)")
+    parser.add_argument("--names", nargs="+", metavar="NAME", help="one name per input (default: the file names)")
+    parser.add_argument("--posteriors", action="store_true", help="also write posteriors.nii.gz, one probability map per cluster (GMM)")
+
+
+def options_from_arguments(arguments: argparse.Namespace) -> SegmentationOptions:
+    """SegmentationOptions from parsed command-line arguments."""
+    return SegmentationOptions(
+        method=arguments.method,
+        n_clusters=arguments.clusters,
+        mask=arguments.mask,
+        scaling=arguments.scaling,
+        covariance_type=arguments.covariance,
+        seed=arguments.seed,
+        engine=arguments.engine,
+        posteriors=arguments.posteriors,
+    )
+
+
+def format_table(result: SegmentationResult) -> str:
+    """The per-segment statistics as an aligned plain-text table."""
+    headers = ["segment", "label", "voxels", "mL"] + [f"mean {name}" for name in result.channel_names]
+    rows = [
+        [str(row["segment"]), str(row["label"]), str(row["voxels"]), f"{row['volume_ml']:.2f}"]
+        + [f"{row[f'mean_{name}']:.1f}" for name in result.channel_names]
+        for row in result.statistics
+    ]
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
+    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in [headers, *rows])
+
+
+def command_run(arguments: argparse.Namespace) -> None:
+    """Segment the inputs and write the outputs."""
+    log.info("reading %d input(s)", len(arguments.inputs))
+    loaded = load_inputs(arguments.inputs, arguments.names, arguments.mask)
+    for message in loaded.messages:
+        log.warning("note: %s", message)
+    result = segment_channels(loaded.channels, options_from_arguments(arguments), loaded.mask, progress=log.info)
+    for warning in result.warnings:
+        log.warning("warning: %s", warning)
+    log.info("writing outputs to %s", arguments.output_dir)
+    written = write_outputs(result, arguments.output_dir, report=arguments.report, quantised=arguments.quantised)
+    shape = "x".join(str(n) for n in result.grid.shape)
+    print(f"grid: {shape} voxels of {' x '.join(f'{s:.3g}' for s in result.grid.spacing)} mm")
+    print(f"mask: {result.mask_voxels} voxels ({result.mask_voxels * result.grid.voxel_volume_mm3 / 1000:.1f} mL)")
+    print(format_table(result))
+    print("wrote: " + ", ".join(path.name for path in written))
+
+
+def configure_logging(quiet: bool) -> None:
+    """Progress and warnings as plain lines on stderr."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+    log.handlers[0].setStream(sys.stderr)
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    arguments = build_parser().parse_args(argv)
+    configure_logging(quiet=arguments.quiet)
+    try:
+        command_run(arguments)
+    except UserInputError as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROGRAM}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

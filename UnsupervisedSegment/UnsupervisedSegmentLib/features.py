@@ -1,0 +1,68 @@
+"""From masked channels to the feature matrix that is clustered: one row per voxel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import UserInputError
+from .volume import Channel
+
+SCALINGS = ("none", "standard", "robust")
+
+
+def feature_matrix(channels: Sequence[Channel], mask: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
+    """(n_voxels, n_features) float32 matrix of masked voxels, the names kept, and warnings.
+
+    A channel that is constant inside the mask carries no information: it is dropped with a
+    warning. If every channel is constant, UserInputError.
+    """
+    columns, names, warnings = [], [], []
+    for channel in channels:
+        values = channel.data[mask].astype(np.float32, copy=False)
+        if values.min() == values.max():
+            warnings.append(
+                f"input {channel.name!r} is constant ({values[0]:g}) inside the mask: left out of the clustering"
+            )
+            continue
+        columns.append(values)
+        names.append(channel.name)
+    if not columns:
+        raise UserInputError("every input is constant inside the mask: there is nothing to cluster")
+    return np.column_stack(columns), names, warnings
+
+
+def scale_features(features: np.ndarray, scaling: str, names: Sequence[str]) -> np.ndarray:
+    """Scale each column: ``none``, ``standard`` (z-score) or ``robust`` (median / IQR).
+
+    Both scalings are increasing affine maps, so cluster order by mean is unchanged.
+    """
+    if scaling == "none":
+        return features
+    data = features.astype(np.float64)
+    if scaling == "standard":
+        centre, spread = data.mean(axis=0), data.std(axis=0)
+    elif scaling == "robust":
+        q25, centre, q75 = np.percentile(data, [25, 50, 75], axis=0)
+        spread = q75 - q25
+    else:
+        raise UserInputError(f"unknown scaling {scaling!r}; use one of {', '.join(SCALINGS)}")
+    flat = [name for name, value in zip(names, spread) if value == 0]
+    if flat:
+        raise UserInputError(
+            f"cannot use --scaling {scaling}: input {flat[0]!r} has no spread inside the mask "
+            "(interquartile range 0); use --scaling standard or none"
+        )
+    return ((data - centre) / spread).astype(np.float32)
+
+
+def count_distinct_rows(features: np.ndarray, enough: int) -> int:
+    """Number of distinct feature vectors, exact up to ``enough`` (counting stops there)."""
+    rows = np.ascontiguousarray(features).view(np.dtype((np.void, features.dtype.itemsize * features.shape[1])))
+    step = max(4 * enough, 100_000)
+    for stop in range(step, rows.shape[0] + step, step):
+        distinct = np.unique(rows[:stop]).shape[0]
+        if distinct >= enough:
+            return distinct
+    return distinct

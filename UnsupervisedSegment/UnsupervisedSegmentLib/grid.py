@@ -1,0 +1,69 @@
+"""Putting several inputs on one voxel grid: overlap check and resampling."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from scipy import ndimage
+
+from .errors import UserInputError
+from .volume import Channel, Grid
+
+
+def index_transform(source: Grid, target: Grid) -> np.ndarray:
+    """4x4 matrix mapping ``target`` voxel indices to ``source`` voxel indices."""
+    return np.linalg.inv(source.affine) @ target.affine
+
+
+def overlaps(source: Grid, target: Grid) -> bool:
+    """True when the two grids' fields of view share some physical space."""
+    to_target = np.linalg.inv(index_transform(source, target))
+    corners = np.array(
+        [[*(c - 0.5 for c in corner), 1.0] for corner in itertools.product(*[(0, n) for n in source.shape])]
+    )
+    in_target = (to_target @ corners.T).T[:, :3]
+    low, high = in_target.min(axis=0), in_target.max(axis=0)
+    return bool(np.all(high > -0.5) and np.all(low < np.asarray(target.shape) - 0.5))
+
+
+def resample(data: np.ndarray, source: Grid, target: Grid, order: int = 1, fill: float = np.nan) -> np.ndarray:
+    """Resample an (i, j, k) array from ``source`` onto ``target`` (linear by default).
+
+    Target voxels outside the source's field of view get ``fill`` (NaN: excluded from masks).
+    """
+    matrix = index_transform(source, target)
+    return ndimage.affine_transform(
+        np.asarray(data, dtype=np.float32),
+        matrix[:3, :3],
+        offset=matrix[:3, 3],
+        output_shape=target.shape,
+        order=order,
+        mode="constant",
+        cval=fill,
+    )
+
+
+def align_channels(channels: list[Channel]) -> tuple[list[Channel], list[str]]:
+    """Put every channel on the first channel's grid; return them and what was done.
+
+    Channels on another grid that overlaps the first are resampled linearly; a channel
+    whose field of view does not overlap the first one's is refused.
+    """
+    reference = channels[0]
+    aligned, messages = [], []
+    for channel in channels:
+        if channel.grid.same_as(reference.grid):
+            aligned.append(channel)
+            continue
+        if not overlaps(channel.grid, reference.grid):
+            raise UserInputError(
+                f"input {channel.name!r} ({channel.source or 'no file'}) does not overlap input "
+                f"{reference.name!r} in physical space; register the images to each other first"
+            )
+        data = resample(channel.data, channel.grid, reference.grid)
+        aligned.append(Channel(channel.name, data, reference.grid, channel.source))
+        messages.append(
+            f"input {channel.name!r} is on another voxel grid: resampled (linear) onto the grid of {reference.name!r}"
+        )
+    return aligned, messages

@@ -1,0 +1,146 @@
+"""Reading input images into channels and writing label maps and volumes.
+
+NIfTI goes through nibabel; NRRD, NHDR, MHA/MHD and 2D pictures (PNG, JPEG, TIFF, BMP)
+through SimpleITK. A 2D picture becomes a single-slice volume; the colours of an RGB image
+become separate channels (``<name>_r``, ``<name>_g``, ``<name>_b``).
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import UserInputError
+from .volume import Channel, Grid
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+SUPPORTED = "NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd), PNG, JPEG, TIFF or BMP"
+
+#: Flips LPS (ITK's world) to RAS (nibabel's and Slicer's world), and back.
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+COLOUR_SUFFIXES = ("r", "g", "b")
+
+
+def image_stem(path: str | Path) -> str:
+    """File name without its image suffix: ``t1_contrast.nii.gz`` -> ``t1_contrast``."""
+    name = Path(path).name
+    for suffix in NIFTI_SUFFIXES + ITK_SUFFIXES + PICTURE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(path).stem
+
+
+def read_channels(path: str | Path, name: str | None = None) -> list[Channel]:
+    """Read one image file as one channel (scalar) or several (RGB colours).
+
+    Raises UserInputError for a missing, unreadable, 4D or non-image file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"input file not found: {path}")
+    name = name or image_stem(path)
+    if path.name.lower().endswith(NIFTI_SUFFIXES):
+        array, grid = _read_nifti(path)
+    else:
+        array, grid = _read_with_itk(path)
+    if array.ndim == 3:
+        return [Channel(name, array, grid, str(path))]
+    suffixes = COLOUR_SUFFIXES if array.shape[3] == 3 else tuple(str(c) for c in range(array.shape[3]))
+    return [
+        Channel(f"{name}_{suffix}", np.ascontiguousarray(array[..., c]), grid, str(path))
+        for c, suffix in enumerate(suffixes)
+    ]
+
+
+def _read_nifti(path: Path) -> tuple[np.ndarray, Grid]:
+    """Read a NIfTI file as a float32 (i, j, k) array and its grid."""
+    try:
+        image = nib.load(str(path))
+        array = np.asarray(image.dataobj, dtype=np.float32)
+    except (nib.filebasedimages.ImageFileError, OSError, EOFError, zlib.error, ValueError) as error:
+        raise UserInputError(f"cannot read {path} as NIfTI ({_first_line(error)}); is it a valid image file?") from None
+    array = _as_3d(array, path)
+    return array, Grid(array.shape[:3], image.affine)
+
+
+def _read_with_itk(path: Path) -> tuple[np.ndarray, Grid]:
+    """Read an NRRD/MetaImage volume or a 2D picture as a float32 (i, j, k[, c]) array and its grid."""
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError:
+        raise UserInputError(f"cannot read {path}: not an image file in a supported format ({SUPPORTED})") from None
+    dimension = image.GetDimension()
+    if dimension > 3:
+        raise UserInputError(f"{path} is {dimension}D; give each input as one 2D or 3D image")
+    components = image.GetNumberOfComponentsPerPixel()
+    array = sitk.GetArrayFromImage(image).astype(np.float32)  # (k, j, i[, c]) or (j, i[, c])
+    if components == 4 and dimension == 2:
+        array = array[..., :3]  # RGBA picture: the alpha channel is not an intensity
+    if components == 1:
+        array = array[..., np.newaxis]
+    spatial = np.moveaxis(array, -1, 0)  # (c, [k,] j, i)
+    spatial = spatial.transpose((0,) + tuple(range(spatial.ndim - 1, 0, -1)))  # (c, i, j[, k])
+    if dimension == 2:
+        spatial = spatial[..., np.newaxis]
+    array = np.ascontiguousarray(np.moveaxis(spatial, 0, -1))
+    if array.shape[3] == 1:
+        array = array[..., 0]
+    return array, Grid(array.shape[:3], _itk_affine_ras(image))
+
+
+def _itk_affine_ras(image: sitk.Image) -> np.ndarray:
+    """IJK-to-RAS affine of a 2D or 3D SimpleITK image."""
+    dimension = image.GetDimension()
+    direction = np.eye(3)
+    direction[:dimension, :dimension] = np.asarray(image.GetDirection()).reshape(dimension, dimension)
+    spacing = np.ones(3)
+    spacing[:dimension] = image.GetSpacing()
+    origin = np.zeros(3)
+    origin[:dimension] = image.GetOrigin()
+    affine = np.eye(4)
+    affine[:3, :3] = direction * spacing
+    affine[:3, 3] = origin
+    return LPS_TO_RAS @ affine
+
+
+def _as_3d(array: np.ndarray, path: Path) -> np.ndarray:
+    """Drop trailing singleton axes; a 2D slice gets a k axis; refuse real 4D data."""
+    while array.ndim > 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = array[..., np.newaxis]
+    if array.ndim != 3:
+        raise UserInputError(
+            f"{path} is {array.ndim}D with shape {array.shape}; give each input as one 3D volume "
+            "(split a 4D series into separate files)"
+        )
+    return array
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an exception's message."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def write_nifti(array: np.ndarray, grid: Grid, path: str | Path) -> None:
+    """Write an (i, j, k[, c]) array on ``grid`` as a NIfTI file."""
+    image = nib.Nifti1Image(np.asarray(array), grid.affine)
+    image.header.set_xyzt_units("mm")
+    nib.save(image, str(path))
+
+
+def to_itk_image(array: np.ndarray, grid: Grid) -> sitk.Image:
+    """A 3D (i, j, k) array on ``grid`` as a SimpleITK image with LPS geometry."""
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array.transpose(2, 1, 0)))
+    lps = LPS_TO_RAS @ grid.affine
+    spacing = np.asarray(grid.spacing)
+    image.SetSpacing(tuple(spacing))
+    image.SetOrigin(tuple(lps[:3, 3]))
+    image.SetDirection(tuple((lps[:3, :3] / spacing).ravel()))
+    return image

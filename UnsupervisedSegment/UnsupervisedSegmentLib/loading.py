@@ -1,0 +1,51 @@
+"""Loading a run's inputs from files: channels on one grid and an optional mask array."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserInputError
+from .grid import align_channels, overlaps, resample
+from .image_files import read_channels
+from .masking import MASK_RULES
+from .volume import Channel
+
+
+@dataclass
+class LoadedInputs:
+    """Channels on the first input's grid, the mask array from a file (if any), and notes."""
+
+    channels: list[Channel]
+    mask: np.ndarray | None = None
+    messages: list[str] = field(default_factory=list)
+
+
+def load_inputs(paths: Sequence[str | Path], names: Sequence[str] | None = None, mask: str = "nonzero") -> LoadedInputs:
+    """Read input images (and a mask file when ``mask`` is not a rule name) onto one grid."""
+    if names and len(names) != len(paths):
+        raise UserInputError(f"--names gives {len(names)} names for {len(paths)} inputs; give one name per input")
+    channels: list[Channel] = []
+    for index, path in enumerate(paths):
+        channels += read_channels(path, names[index] if names else None)
+    duplicates = sorted({c.name for c in channels if [d.name for d in channels].count(c.name) > 1})
+    if duplicates:
+        raise UserInputError(f"two inputs are both called {duplicates[0]!r}; name them with --names")
+    channels, messages = align_channels(channels)
+    mask_array = None if mask in MASK_RULES else read_mask(mask, channels[0])
+    return LoadedInputs(channels, mask_array, messages)
+
+
+def read_mask(path: str | Path, reference: Channel) -> np.ndarray:
+    """A mask file's voxels > 0 on the reference channel's grid (nearest-neighbour if resampled)."""
+    if not Path(path).is_file():
+        raise UserInputError(f"--mask {path!r} is neither a rule ({', '.join(MASK_RULES)}) nor an existing file")
+    mask_channel = read_channels(path, "mask")[0]
+    if mask_channel.grid.same_as(reference.grid):
+        return mask_channel.data > 0
+    if not overlaps(mask_channel.grid, reference.grid):
+        raise UserInputError(f"mask {path} does not overlap input {reference.name!r} in physical space")
+    return resample(mask_channel.data, mask_channel.grid, reference.grid, order=0, fill=0.0) > 0

@@ -1,0 +1,73 @@
+"""Which voxels are clustered: the foreground mask.
+
+Rules: ``nonzero`` (the lesson's rule: voxel > 0 in every input), ``otsu`` (first input above
+its Otsu threshold), ``none`` (every voxel), or a user's label/binary map (voxels > 0).
+Voxels with a NaN or infinite value in any input are always left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import UserInputError
+from .volume import Channel
+
+MASK_RULES = ("nonzero", "otsu", "none")
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold of a 1D array: maximises the between-class variance of a histogram."""
+    counts, edges = np.histogram(values, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_low = np.cumsum(counts, dtype=np.float64)
+    weight_high = weight_low[-1] - weight_low
+    cumulative_mean = np.cumsum(counts * centres, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_low = cumulative_mean / weight_low
+        mean_high = (cumulative_mean[-1] - cumulative_mean) / weight_high
+        between = weight_low * weight_high * (mean_low - mean_high) ** 2
+    return float(edges[1:][np.nanargmax(between[:-1])])
+
+
+def rule_mask(channels: Sequence[Channel], rule: str) -> np.ndarray:
+    """The mask a named rule gives, before non-finite voxels are removed."""
+    if rule == "nonzero":
+        with np.errstate(invalid="ignore"):
+            return np.logical_and.reduce([channel.data > 0 for channel in channels])
+    if rule == "otsu":
+        first = channels[0].data
+        finite = first[np.isfinite(first)]
+        if finite.size == 0 or finite.min() == finite.max():
+            raise UserInputError(f"cannot use --mask otsu: input {channels[0].name!r} has a single value")
+        with np.errstate(invalid="ignore"):
+            return first > otsu_threshold(finite)
+    if rule == "none":
+        return np.ones(channels[0].data.shape, dtype=bool)
+    raise UserInputError(f"unknown mask rule {rule!r}; use one of {', '.join(MASK_RULES)} or a mask file")
+
+
+def finite_mask(channels: Sequence[Channel]) -> np.ndarray:
+    """True where every channel holds a finite number."""
+    return np.logical_and.reduce([np.isfinite(channel.data) for channel in channels])
+
+
+def build_mask(
+    channels: Sequence[Channel], rule: str = "nonzero", given: np.ndarray | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """The foreground mask (``given`` > 0 when a mask array is given, else ``rule``) and warnings.
+
+    Raises UserInputError when no voxel is left.
+    """
+    warnings = []
+    mask = np.asarray(given) > 0 if given is not None else rule_mask(channels, rule)
+    finite = finite_mask(channels)
+    excluded = int(np.count_nonzero(mask & ~finite))
+    if excluded:
+        mask = mask & finite
+        warnings.append(f"{excluded} voxels with NaN or infinite values (or outside an input's field of view) left out of the mask")
+    if not mask.any():
+        where = "the given mask is empty" if given is not None else f"mask rule {rule!r} selects no voxel"
+        raise UserInputError(f"nothing to segment: {where}; check the inputs or try --mask otsu or --mask none")
+    return mask, warnings

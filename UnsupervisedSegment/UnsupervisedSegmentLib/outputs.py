@@ -1,0 +1,98 @@
+"""Writing a run's outputs into a folder atomically: all files or none.
+
+Every file is first written into a hidden temporary folder inside the output folder, then
+renamed into place once all of them are complete; an error on the way removes the
+temporary folder, leaving the output folder as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from .errors import UserInputError
+from .image_files import write_nifti
+from .pipeline import SegmentationResult
+from .segfile import write_seg_nrrd
+from .statistics import statistics_columns
+
+LABELS_FILE = "labels.nii.gz"
+SEGMENTATION_FILE = "segmentation.seg.nrrd"
+STATISTICS_FILE = "statistics.csv"
+REPORT_FILE = "report.png"
+POSTERIORS_FILE = "posteriors.nii.gz"
+QUANTISED_FILE = "quantised.nii.gz"
+
+
+@contextlib.contextmanager
+def atomic_output_dir(directory: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder; on success move its files into ``directory``, else drop it."""
+    directory = Path(directory)
+    created = not directory.exists()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".unsupervised-segment-", dir=directory))
+    except OSError as error:
+        raise UserInputError(f"cannot write into output folder {directory}: {error.strerror}") from None
+    try:
+        yield staging
+        for path in sorted(staging.iterdir()):
+            os.replace(path, directory / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(directory.iterdir()):
+            directory.rmdir()
+
+
+def write_statistics_csv(rows: Sequence[dict[str, object]], channel_names: Sequence[str], path: str | Path) -> None:
+    """Write the per-segment statistics as CSV (columns from :func:`statistics_columns`)."""
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=statistics_columns(channel_names))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: _format(value) for key, value in row.items()})
+
+
+def _format(value: object) -> object:
+    """Floats with enough digits, everything else as it is."""
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def write_outputs(
+    result: SegmentationResult,
+    directory: str | Path,
+    *,
+    report: bool = True,
+    quantised: bool = False,
+    extra: Callable[[SegmentationResult, Path], None] | None = None,
+) -> list[Path]:
+    """Write a result's files into ``directory`` atomically; return their final paths.
+
+    ``extra(result, staging_dir)`` may add more files to the same atomic set.
+    """
+    with atomic_output_dir(directory) as staging:
+        write_nifti(result.labels, result.grid, staging / LABELS_FILE)
+        write_seg_nrrd(result.labels, result.grid, result.segments, staging / SEGMENTATION_FILE)
+        write_statistics_csv(result.statistics, result.channel_names, staging / STATISTICS_FILE)
+        if result.posteriors is not None:
+            write_nifti(result.posteriors, result.grid, staging / POSTERIORS_FILE)
+        if quantised:
+            write_nifti(_squeeze_channels(result.quantised), result.grid, staging / QUANTISED_FILE)
+        if report:
+            from .report import save_report  # matplotlib is needed only for the figure
+
+            save_report(result, staging / REPORT_FILE)
+        if extra is not None:
+            extra(result, staging)
+        names = sorted(path.name for path in staging.iterdir())
+    return [Path(directory) / name for name in names]
+
+
+def _squeeze_channels(volume):
+    """A one-channel (i, j, k, 1) volume as (i, j, k)."""
+    return volume[..., 0] if volume.shape[-1] == 1 else volume

@@ -1,0 +1,51 @@
+"""Per-segment statistics: voxel count, volume, and intensity mean and spread per input."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .volume import Channel
+
+MM3_PER_ML = 1000.0
+
+
+def statistics_columns(channel_names: Sequence[str]) -> list[str]:
+    """Column names of the statistics table, in order."""
+    columns = ["segment", "label", "voxels", "volume_mm3", "volume_ml"]
+    for name in channel_names:
+        columns += [f"mean_{name}", f"std_{name}"]
+    return columns
+
+
+def segment_statistics(
+    labels: np.ndarray, names: dict[int, str], channels: Sequence[Channel], voxel_volume_mm3: float
+) -> list[dict[str, object]]:
+    """One row per label in ``names`` (label -> segment name): counts, volumes, means, stds."""
+    n_labels = max(names) + 1
+    flat_labels = labels.ravel()
+    counts = np.bincount(flat_labels, minlength=n_labels)
+    moments = {}
+    for channel in channels:
+        values = np.nan_to_num(channel.data.ravel().astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        sums = np.bincount(flat_labels, weights=values, minlength=n_labels)
+        squares = np.bincount(flat_labels, weights=values * values, minlength=n_labels)
+        moments[channel.name] = (sums, squares)
+    rows = []
+    for label, name in names.items():
+        count = int(counts[label])
+        row: dict[str, object] = {
+            "segment": name,
+            "label": label,
+            "voxels": count,
+            "volume_mm3": count * voxel_volume_mm3,
+            "volume_ml": count * voxel_volume_mm3 / MM3_PER_ML,
+        }
+        for channel_name, (sums, squares) in moments.items():
+            mean = sums[label] / count if count else float("nan")
+            variance = max(squares[label] / count - mean * mean, 0.0) if count else float("nan")
+            row[f"mean_{channel_name}"] = float(mean)
+            row[f"std_{channel_name}"] = float(np.sqrt(variance))
+        rows.append(row)
+    return rows

@@ -1,0 +1,58 @@
+"""Voxel grids and image channels: the engine's in-memory representation of volumes.
+
+Arrays are indexed (i, j, k) like nibabel; a grid's ``affine`` maps (i, j, k, 1) to
+RAS millimetres, the same matrix as Slicer's IJKToRAS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Affine entries closer than this (in mm) count as the same grid.
+GRID_TOLERANCE_MM = 1e-3
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """A 3D voxel grid: its shape and its IJK-to-RAS affine."""
+
+    shape: tuple[int, int, int]
+    affine: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
+        object.__setattr__(self, "affine", np.asarray(self.affine, dtype=np.float64).reshape(4, 4))
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Voxel size in mm along i, j and k."""
+        return tuple(float(s) for s in np.linalg.norm(self.affine[:3, :3], axis=0))
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        """Volume of one voxel in mm³."""
+        return float(abs(np.linalg.det(self.affine[:3, :3])))
+
+    def same_as(self, other: Grid) -> bool:
+        """True when both grids have the same shape and (within tolerance) affine."""
+        return self.shape == other.shape and bool(
+            np.allclose(self.affine, other.affine, atol=GRID_TOLERANCE_MM)
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Channel:
+    """One scalar image (an input volume, or one colour of an RGB image) on a grid."""
+
+    name: str
+    data: np.ndarray
+    grid: Grid
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if tuple(self.data.shape) != self.grid.shape:
+            raise ValueError(
+                f"channel {self.name!r}: array shape {self.data.shape} does not match grid {self.grid.shape}"
+            )
