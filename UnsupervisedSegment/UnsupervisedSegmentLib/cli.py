@@ -99,12 +99,10 @@ def command_run(arguments: argparse.Namespace) -> None:
 
 def configure_logging(quiet: bool) -> None:
     """Progress and warnings as plain lines on stderr."""
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.propagate = False
-    log.handlers[0].setStream(sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers = [handler]
+    log.propagate = False
     log.setLevel(logging.WARNING if quiet else logging.INFO)
 
 

@@ -63,10 +63,13 @@ def build_mask(
     warnings = []
     mask = np.asarray(given) > 0 if given is not None else rule_mask(channels, rule)
     finite = finite_mask(channels)
-    excluded = int(np.count_nonzero(mask & ~finite))
+    excluded = int(finite.size - np.count_nonzero(finite))
     if excluded:
         mask = mask & finite
-        warnings.append(f"{excluded} voxels with NaN or infinite values (or outside an input's field of view) left out of the mask")
+        warnings.append(
+            f"{excluded} voxels hold NaN or infinite values (or lie outside a resampled input's field of view): "
+            "left out of the mask"
+        )
     if not mask.any():
         where = "the given mask is empty" if given is not None else f"mask rule {rule!r} selects no voxel"
         raise UserInputError(f"nothing to segment: {where}; check the inputs or try --mask otsu or --mask none")
