@@ -15,9 +15,8 @@ from . import __version__
 from .clustering import COVARIANCE_TYPES, ENGINES, METHODS
 from .errors import UserInputError
 from .features import SCALINGS
-from .loading import load_inputs
-from .outputs import write_outputs
-from .pipeline import SegmentationOptions, SegmentationResult, segment_channels
+from .pipeline import SegmentationOptions, SegmentationResult
+from .runner import RunRequest, run_to_directory
 
 PROGRAM = "unsupervised-segment"
 log = logging.getLogger(PROGRAM)
@@ -53,20 +52,6 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--posteriors", action="store_true", help="also write posteriors.nii.gz, one probability map per cluster (GMM)")
 
 
-def options_from_arguments(arguments: argparse.Namespace) -> SegmentationOptions:
-    """SegmentationOptions from parsed command-line arguments."""
-    return SegmentationOptions(
-        method=arguments.method,
-        n_clusters=arguments.clusters,
-        mask=arguments.mask,
-        scaling=arguments.scaling,
-        covariance_type=arguments.covariance,
-        seed=arguments.seed,
-        engine=arguments.engine,
-        posteriors=arguments.posteriors,
-    )
-
-
 def format_table(result: SegmentationResult) -> str:
     """The per-segment statistics as an aligned plain-text table."""
     headers = ["segment", "label", "voxels", "mL"] + [f"mean {name}" for name in result.channel_names]
@@ -79,22 +64,36 @@ def format_table(result: SegmentationResult) -> str:
     return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in [headers, *rows])
 
 
+def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
+    """RunRequest from parsed command-line arguments."""
+    return RunRequest(
+        options=SegmentationOptions(
+            method=arguments.method,
+            n_clusters=arguments.clusters,
+            mask=arguments.mask,
+            scaling=arguments.scaling,
+            covariance_type=arguments.covariance,
+            seed=arguments.seed,
+            engine=arguments.engine,
+            posteriors=arguments.posteriors,
+        ),
+        names=arguments.names,
+        report=arguments.report,
+        quantised=arguments.quantised,
+    )
+
+
 def command_run(arguments: argparse.Namespace) -> None:
     """Segment the inputs and write the outputs."""
-    log.info("reading %d input(s)", len(arguments.inputs))
-    loaded = load_inputs(arguments.inputs, arguments.names, arguments.mask)
-    for message in loaded.messages:
-        log.warning("note: %s", message)
-    result = segment_channels(loaded.channels, options_from_arguments(arguments), loaded.mask, progress=log.info)
-    for warning in result.warnings:
-        log.warning("warning: %s", warning)
-    log.info("writing outputs to %s", arguments.output_dir)
-    written = write_outputs(result, arguments.output_dir, report=arguments.report, quantised=arguments.quantised)
+    outcome = run_to_directory(arguments.inputs, arguments.output_dir, request_from_arguments(arguments), progress=log.info)
+    for note in outcome.notes:
+        log.warning(note)
+    result = outcome.result
     shape = "x".join(str(n) for n in result.grid.shape)
     print(f"grid: {shape} voxels of {' x '.join(f'{s:.3g}' for s in result.grid.spacing)} mm")
     print(f"mask: {result.mask_voxels} voxels ({result.mask_voxels * result.grid.voxel_volume_mm3 / 1000:.1f} mL)")
     print(format_table(result))
-    print("wrote: " + ", ".join(path.name for path in written))
+    print("wrote: " + ", ".join(path.name for path in outcome.written))
 
 
 def configure_logging(quiet: bool) -> None:

@@ -1,0 +1,48 @@
+"""One segmentation run from files to an output folder: what `run` and each batch case do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .loading import load_inputs
+from .outputs import write_outputs
+from .pipeline import Progress, SegmentationOptions, SegmentationResult, segment_channels
+
+
+@dataclass
+class RunOutcome:
+    """A finished run: the result, the files written, and notes and warnings for the user."""
+
+    result: SegmentationResult
+    written: list[Path]
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything a run needs besides its input files and output folder."""
+
+    options: SegmentationOptions = SegmentationOptions()
+    names: Sequence[str] | None = None
+    report: bool = True
+    quantised: bool = False
+
+
+def run_to_directory(
+    inputs: Sequence[str | Path], output_dir: str | Path, request: RunRequest = RunRequest(), mask: str | None = None,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """Read ``inputs``, segment them and write every output into ``output_dir`` atomically.
+
+    ``mask`` (a rule name or a mask file) overrides ``request.options.mask`` when given.
+    """
+    report = progress or (lambda message: None)
+    report(f"reading {len(inputs)} input(s)")
+    loaded = load_inputs(inputs, request.names, mask or request.options.mask)
+    result = segment_channels(loaded.channels, request.options, loaded.mask, progress=report)
+    report(f"writing outputs to {output_dir}")
+    written = write_outputs(result, output_dir, report=request.report, quantised=request.quantised)
+    notes = [f"note: {message}" for message in loaded.messages] + [f"warning: {w}" for w in result.warnings]
+    return RunOutcome(result, written, notes)
