@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 from .clustering import COVARIANCE_TYPES, ENGINES, METHODS
@@ -34,6 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quantised", action="store_true", help="also write quantised.nii.gz: every voxel set to its cluster's mean intensity")
     run.add_argument("--no-report", dest="report", action="store_false", help="skip the report.png figure")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    batch = commands.add_parser("batch", help="segment every case of a cohort manifest in parallel (Dask)",
+                                description="Segment every case of a manifest CSV (case_id, one column per input, optional mask) "
+                                            "with a local Dask cluster or an existing one.")
+    batch.add_argument("manifest", metavar="MANIFEST", help="CSV: case_id, one column per input (its name), optional mask; paths relative to the CSV")
+    batch.add_argument("--output-dir", required=True, metavar="DIR", help="one folder per case plus summary.csv")
+    add_segmentation_options(batch)
+    batch.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: the number of cores)")
+    batch.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="submit to an existing Dask scheduler instead of a local cluster")
+    batch.add_argument("--force", action="store_true", help="recompute cases whose outputs are already complete")
+    batch.add_argument("--quantised", action="store_true", help="also write quantised.nii.gz per case")
+    batch.add_argument("--no-report", dest="report", action="store_false", help="skip report.png per case")
+    batch.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     return parser
 
 
@@ -96,6 +109,22 @@ def command_run(arguments: argparse.Namespace) -> None:
     print("wrote: " + ", ".join(path.name for path in outcome.written))
 
 
+def command_batch(arguments: argparse.Namespace) -> int:
+    """Segment every case of the manifest; exit status 1 when a case failed."""
+    from .batch import ProgressDisplay, run_batch
+    from .manifest import read_manifest
+
+    if arguments.names:
+        raise UserInputError("--names does not apply to batch: the manifest's column names name the inputs")
+    cases = read_manifest(arguments.manifest)
+    display = None if arguments.quiet else ProgressDisplay(len(cases))
+    rows = run_batch(cases, arguments.output_dir, request_from_arguments(arguments), workers=arguments.workers,
+                     scheduler=arguments.scheduler, force=arguments.force, on_case=display.update if display else None)
+    failed = sum(row["status"] == "failed" for row in rows)
+    print(f"{len(rows) - failed} of {len(rows)} cases done, {failed} failed; summary: {Path(arguments.output_dir) / 'summary.csv'}")
+    return 1 if failed else 0
+
+
 def configure_logging(quiet: bool) -> None:
     """Progress and warnings as plain lines on stderr."""
     handler = logging.StreamHandler(sys.stderr)
@@ -110,12 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     configure_logging(quiet=arguments.quiet)
     try:
+        if arguments.command == "batch":
+            return command_batch(arguments)
         command_run(arguments)
     except UserInputError as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{PROGRAM}: interrupted", file=sys.stderr)
+        print(f"{PROGRAM}: interrupted; run the same command again to finish what is left", file=sys.stderr)
         return 130
     return 0
 
