@@ -6,26 +6,28 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from UnsupervisedSegmentLib.clustering import COVARIANCE_TYPES, ClusterModel
+from UnsupervisedSegmentLib.clustering import COVARIANCE_TYPES, ENGINES, ClusterModel
 from UnsupervisedSegmentLib.errors import UserInputError
 from UnsupervisedSegmentLib.pipeline import SegmentationOptions, segment_channels
 
 from conftest import dice, phantom_channels
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("method", ["gmm", "kmeans"])
-def test_easy_phantom_is_recovered_with_dice_above_095(method):
+def test_easy_phantom_is_recovered_with_dice_above_095(method, engine):
     channels, truth = phantom_channels()
-    result = segment_channels(channels, SegmentationOptions(method=method, n_clusters=3))
+    result = segment_channels(channels, SegmentationOptions(method=method, n_clusters=3, engine=engine))
     # phantom classes get brighter inwards, so ordered labels equal the truth labels
     for label in (1, 2, 3):
         assert dice(result.labels == label, truth == label) >= 0.95, f"class {label}"
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_every_covariance_type_fits(covariance_type):
+def test_every_covariance_type_fits(covariance_type, engine):
     channels, truth = phantom_channels()
-    result = segment_channels(channels, SegmentationOptions(covariance_type=covariance_type))
+    result = segment_channels(channels, SegmentationOptions(covariance_type=covariance_type, engine=engine))
     assert dice(result.labels == 3, truth == 3) >= 0.95
 
 
@@ -40,17 +42,18 @@ def test_labels_are_ordered_by_the_mean_of_the_first_feature():
     np.testing.assert_array_equal(proba.argmax(axis=1), labels)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("method", ["gmm", "kmeans"])
-def test_same_seed_gives_the_same_labels(method):
+def test_same_seed_gives_the_same_labels(method, engine):
     channels, _ = phantom_channels(noise=30.0)
-    options = SegmentationOptions(method=method, n_clusters=4, seed=7)
+    options = SegmentationOptions(method=method, n_clusters=4, seed=7, engine=engine)
     first = segment_channels(channels, options).labels
     np.testing.assert_array_equal(first, segment_channels(channels, options).labels)
 
 
 def test_estimator_api_follows_scikit_learn():
     model = ClusterModel("kmeans", 4, covariance_type="diag", random_state=1)
-    assert model.get_params() == {"method": "kmeans", "n_clusters": 4, "covariance_type": "diag", "random_state": 1, "engine": "sklearn"}
+    assert model.get_params() == {"method": "kmeans", "n_clusters": 4, "covariance_type": "diag", "random_state": 1, "engine": "fast"}
     assert clone(model).set_params(n_clusters=2).n_clusters == 2
 
 

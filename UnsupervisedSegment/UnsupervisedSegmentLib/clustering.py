@@ -13,19 +13,24 @@ from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
 from .errors import UserInputError
+from .fast_gmm import FastGaussianMixture
+from .fast_kmeans import FastKMeans
 from .features import count_distinct_rows
 
 METHODS = ("gmm", "kmeans")
 COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
-ENGINES = ("sklearn",)
+ENGINES = ("fast", "sklearn")
 
 
 def make_backend(method: str, n_clusters: int, covariance_type: str, random_state: int | None, engine: str):
-    """An unfitted estimator from the chosen engine."""
-    if engine != "sklearn":
+    """An unfitted estimator: the project's fast engine, or scikit-learn's as the reference."""
+    if engine not in ENGINES:
         raise UserInputError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
     if method == "gmm":
-        return GaussianMixture(n_components=n_clusters, covariance_type=covariance_type, random_state=random_state)
+        model = FastGaussianMixture if engine == "fast" else GaussianMixture
+        return model(n_components=n_clusters, covariance_type=covariance_type, random_state=random_state)
+    if engine == "fast":
+        return FastKMeans(n_clusters=n_clusters, random_state=random_state)
     return KMeans(n_clusters=n_clusters, n_init="auto", random_state=random_state)
 
 
@@ -45,7 +50,7 @@ class ClusterModel(ClusterMixin, BaseEstimator):
         *,
         covariance_type: str = "full",
         random_state: int | None = 123,
-        engine: str = "sklearn",
+        engine: str = "fast",
     ) -> None:
         self.method = method
         self.n_clusters = n_clusters

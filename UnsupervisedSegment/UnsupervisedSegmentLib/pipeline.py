@@ -31,7 +31,7 @@ class SegmentationOptions:
     scaling: str = "none"
     covariance_type: str = "full"
     seed: int = 123
-    engine: str = "sklearn"
+    engine: str = "fast"
     posteriors: bool = False
 
 

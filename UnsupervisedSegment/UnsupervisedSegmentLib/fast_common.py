@@ -1,0 +1,266 @@
+"""Shared pieces of the fast clustering engine (``fast_gmm``, ``fast_kmeans``).
+
+* Input checks and parameter validation.
+* :class:`Rows`: a feature matrix read in float32 chunks, shifted to a centre, with optional
+  sample weights; :meth:`Rows.map` runs a function over the chunks on a thread pool (numpy
+  releases the GIL, so both cores work).
+* The sampling rules: systematic subsamples of the rows, and the weighted fine histogram
+  used for one-channel data.
+
+The subsample rule (``subsample="auto"``) is documented in :mod:`fast_gmm`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence, TypeVar
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+#: Rows of the automatic subsample; a class holding 1 % of the rows keeps about 2,000 of them.
+AUTO_SUBSAMPLE_SIZE = 200_000
+#: ``subsample="auto"`` fits on a subsample only from this many rows on.
+AUTO_SUBSAMPLE_MIN_ROWS = 2 * AUTO_SUBSAMPLE_SIZE
+#: Bins of the one-channel histogram.
+HISTOGRAM_BINS = 16_384
+#: A chunk holds about this many values per temporary (rows × columns).
+CHUNK_VALUES = 1 << 19
+#: Chunk rows stay within these bounds.
+MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 4_096, 65_536
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+_pool: Optional[ThreadPoolExecutor] = None
+_blas: Optional[ThreadpoolController] = None
+
+
+def n_workers() -> int:
+    """Threads used for chunked passes (one per core)."""
+    return max(1, os.cpu_count() or 1)
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    """The shared worker pool, created on first use."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=n_workers(), thread_name_prefix="fast-engine")
+    return _pool
+
+
+def single_threaded_blas(method: F) -> F:
+    """Run ``method`` with BLAS on one thread: the engine spreads chunks over the cores itself,
+    and its products are too small for threaded BLAS (whose threads stall on a busy machine)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        global _blas
+        if _blas is None:
+            _blas = ThreadpoolController()
+        with _blas.limit(limits=1, user_api="blas"):
+            return method(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def check_matrix(X: Any, min_rows: int = 1) -> np.ndarray:
+    """``X`` as a finite 2-D float32 or float64 array with at least ``min_rows`` rows."""
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array (n_samples, n_features), got shape {X.shape}")
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    if X.shape[0] < min_rows:
+        raise ValueError(f"X has {X.shape[0]} samples, at least {min_rows} are needed")
+    if X.shape[1] < 1:
+        raise ValueError("X has no features")
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or infinity")
+    return X
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int ≥ ``minimum``, else a ValueError naming the parameter."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_nonnegative(name: str, value: Any) -> float:
+    """``value`` as a float ≥ 0, else a ValueError naming the parameter."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def check_subsample(value: Any) -> Optional[int]:
+    """Validate ``subsample`` ("auto", None or an int ≥ 1); "auto" becomes -1."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value != "auto":
+            raise ValueError(f"subsample must be 'auto', None or an integer >= 1, got {value!r}")
+        return -1
+    return check_int("subsample", value, 1)
+
+
+def subsample_size(n_rows: int, subsample: Optional[int]) -> Optional[int]:
+    """Rows to fit on (None: all of them) for a checked ``subsample`` setting."""
+    if subsample is None:
+        return None
+    if subsample == -1:
+        return AUTO_SUBSAMPLE_SIZE if n_rows >= AUTO_SUBSAMPLE_MIN_ROWS else None
+    return subsample if subsample < n_rows else None
+
+
+def systematic_rows(n_rows: int, size: int, rng: np.random.RandomState) -> np.ndarray:
+    """Indices of a systematic sample: one row, at the same random offset, from each of ``size``
+    equal runs of consecutive rows (all rows when ``size >= n_rows``).
+
+    Masked voxels are stored in raster order, so this is a spatially stratified sample: a
+    compact class gets its proportional share ± 1.
+    """
+    if size >= n_rows:
+        return np.arange(n_rows)
+    step = n_rows / size
+    return (np.arange(size) * step + rng.uniform(0, step)).astype(np.intp)
+
+
+def chunk_rows(n_columns: int) -> int:
+    """Rows per chunk so that a (rows, n_columns) temporary holds about CHUNK_VALUES values."""
+    return int(np.clip(CHUNK_VALUES // max(n_columns, 1), MIN_CHUNK_ROWS, MAX_CHUNK_ROWS))
+
+
+@dataclass
+class Rows:
+    """Rows of a feature matrix, read as float32 chunks of ``x - shift``, with optional weights."""
+
+    x: np.ndarray
+    shift: Optional[np.ndarray] = None
+    weights: Optional[np.ndarray] = None
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def total_weight(self) -> float:
+        """Number of samples the rows stand for."""
+        return float(len(self) if self.weights is None else self.weights.sum())
+
+    def chunk(self, rows: slice | np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """The float32 centred chunk ``rows`` and its weights."""
+        x = self.x[rows]
+        if self.shift is not None:
+            x = x - self.shift.astype(x.dtype)
+        weights = None if self.weights is None else self.weights[rows]
+        return x.astype(np.float32, copy=False), weights
+
+    def map(
+        self, fn: Callable[[np.ndarray, Optional[np.ndarray], slice], T], n_columns: int
+    ) -> list[T]:
+        """``fn(x, weights, rows)`` over all chunks, in parallel; results in row order."""
+        step = chunk_rows(n_columns)
+        slices = [slice(start, min(start + step, len(self))) for start in range(0, len(self), step)]
+
+        def run(rows: slice) -> T:
+            return fn(*self.chunk(rows), rows)
+
+        if len(slices) == 1 or n_workers() == 1:
+            return [run(rows) for rows in slices]
+        return list(_thread_pool().map(run, slices))
+
+    def sample(self, rows: np.ndarray) -> Rows:
+        """The rows ``rows``, centred, as in-memory float32 :class:`Rows` without shift."""
+        x, weights = self.chunk(rows)
+        return Rows(np.ascontiguousarray(x), None, weights)
+
+
+def column_stats(x: np.ndarray, weights: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted column means and variances of a (small) matrix, computed in float64."""
+    x64 = x.astype(np.float64)
+    w = np.ones(len(x64)) if weights is None else weights
+    mean = w @ x64 / w.sum()
+    var = w @ (x64 - mean) ** 2 / w.sum()
+    return mean, var
+
+
+def histogram_rows(x: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """One channel as a weighted histogram: the occupied bins' mean values, counts and bin width.
+
+    The bins split [min, max] evenly; each occupied bin stands for the exact mean of its values,
+    so integer-valued images with at most ``n_bins`` levels are represented exactly.
+    """
+    low, high = float(x.min()), float(x.max())
+    width = (high - low) / n_bins if high > low else 1.0
+
+    def chunk(values: np.ndarray, _: Optional[np.ndarray], __: slice) -> tuple[np.ndarray, np.ndarray]:
+        index = ((values[:, 0] - low) * (1.0 / width)).astype(np.intp)
+        np.minimum(index, n_bins - 1, out=index)
+        return np.bincount(index, minlength=n_bins), np.bincount(index, weights=values[:, 0], minlength=n_bins)
+
+    counts, sums = combine(Rows(x).map(chunk, 1))
+    occupied = counts > 0
+    counts = counts[occupied].astype(np.float64)
+    return sums[occupied] / counts, counts, width
+
+
+@dataclass
+class Prepared:
+    """The data of one fit: all rows, and the cheaper rows the fit starts on."""
+
+    full: Rows
+    #: In-memory rows for k-means++ seeding and the first Lloyd iterations.
+    seed: Rows
+    #: Rows EM and Lloyd run on: ``seed`` (a subsample or histogram) or ``full``.
+    fit: Rows
+    #: Column variances of the data (float64).
+    variance: np.ndarray
+    #: Histogram bin width for one-channel data, else None.
+    bin_width: Optional[float] = None
+
+
+def prepare(X: np.ndarray, subsample: Optional[int], rng: np.random.RandomState) -> Prepared:
+    """Centre ``X`` and choose the rows to fit on: a histogram (one channel), a subsample or all."""
+    if X.shape[1] == 1:
+        centres, counts, width = histogram_rows(X, HISTOGRAM_BINS)
+        shift, variance = column_stats(centres[:, None], counts)
+        hist = Rows(((centres - shift[0]).astype(np.float32))[:, None], None, counts)
+        return Prepared(Rows(X, shift), hist, hist, variance, width)
+    stats_rows = systematic_rows(len(X), AUTO_SUBSAMPLE_SIZE, rng)
+    shift, variance = column_stats(X[stats_rows])
+    full = Rows(X, shift)
+    size = subsample_size(len(X), subsample)
+    if size is None:
+        return Prepared(full, full.sample(stats_rows), full, variance)
+    seed = full.sample(systematic_rows(len(X), size, rng))
+    return Prepared(full, seed, seed, variance)
+
+
+def first_index(values: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Index of the first row of a (k, n) array equal to ``target`` in each column.
+
+    Vectorised over rows (much faster than ``argmin(axis=0)`` for small k).
+    """
+    k = values.shape[0]
+    rank = np.arange(k, 0, -1, dtype=np.min_scalar_type(k))[:, None]
+    top = ((values == target) * rank).max(0)
+    return (k - top).astype(np.intp)
+
+
+def argmin_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row index and value of the minimum of each column of a (k, n) array."""
+    best = values.min(0)
+    return first_index(values, best), best
+
+
+def argmax_rows(values: np.ndarray) -> np.ndarray:
+    """Row index of the maximum of each column of a (k, n) array."""
+    return first_index(values, values.max(0))
+
+
+def combine(parts: Sequence[Sequence[Any]]) -> list[Any]:
+    """Element-wise sums of per-chunk result tuples."""
+    return [sum(items[1:], items[0]) for items in zip(*parts)]
