@@ -1,0 +1,96 @@
+"""Offscreen previews drawn by Slicer's segmentation displayable managers (slicer-core + VTK)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+pytest.importorskip("slicer")
+Image = pytest.importorskip("PIL.Image")
+
+from UnsupervisedSegmentLib import mrml_logic  # noqa: E402
+from UnsupervisedSegmentLib.grid import align_channels  # noqa: E402
+from UnsupervisedSegmentLib.headless import HeadlessSlicer  # noqa: E402
+from UnsupervisedSegmentLib.pipeline import SegmentationOptions, segment_channels  # noqa: E402
+from UnsupervisedSegmentLib.preview import PREVIEW_3D, PREVIEW_AXIAL, render_previews  # noqa: E402
+from UnsupervisedSegmentLib.volume import Channel, Grid  # noqa: E402
+
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "Resources" / "SampleData"
+SIZE = (400, 400)
+
+
+def pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3).astype(int)
+
+
+def has_colour(image: np.ndarray, colour, tolerance: int = 30, minimum: int = 20) -> bool:
+    """At least ``minimum`` pixels within ``tolerance`` of an RGB colour (0-1 floats)."""
+    target = np.round(np.asarray(colour) * 255).astype(int)
+    return int(np.count_nonzero(np.abs(image - target).max(axis=1) <= tolerance)) >= minimum
+
+
+@pytest.fixture(scope="module")
+def sample_previews(tmp_path_factory):
+    """The sample's four inputs segmented by the engine (k=3) and previewed."""
+    nib = pytest.importorskip("nibabel")
+    channels = []
+    for name in ("t1", "t1_contrast", "flair", "adc"):
+        image = nib.load(SAMPLE_DIR / f"{name}.nii.gz")
+        grid = Grid(image.shape, image.affine)
+        channels.append(Channel(name, np.asarray(image.dataobj, dtype=np.float32), grid))
+    channels, _ = align_channels(channels)
+    result = segment_channels(channels, SegmentationOptions())
+    out = tmp_path_factory.mktemp("previews")
+    return result, render_previews(result, out, background=channels[2], size=SIZE)
+
+
+def test_previews_written(sample_previews):
+    _, paths = sample_previews
+    assert [p.name for p in paths] == [PREVIEW_3D, PREVIEW_AXIAL]
+    for path in paths:
+        assert Image.open(path).size == SIZE
+
+
+def test_axial_overlay_shows_every_segment(sample_previews):
+    result, paths = sample_previews
+    axial = pixels(paths[1])
+    for segment in result.segments:  # outlines are drawn in the segment's own colour
+        assert has_colour(axial, segment.color), segment.name
+    assert np.count_nonzero(axial.max(axis=1) > 40) > 0.1 * len(axial)  # background volume visible
+
+
+def test_3d_view_shows_surfaces(sample_previews):
+    result, paths = sample_previews
+    view = pixels(paths[0])
+    assert np.count_nonzero(view.min(axis=1) < 230) > 0.05 * len(view)  # not just the white background
+    smallest = min(result.segments, key=lambda s: int(np.count_nonzero(result.labels == s.label)))
+    assert has_colour(view, smallest.color, tolerance=60), smallest.name  # drawn opaque, the others see-through
+
+
+def test_preview_from_segmentation_file(tmp_path):
+    """A ``.seg.nrrd`` written by Slicer's storage node, over a background image file."""
+    app = HeadlessSlicer.create()
+    background = app.load_volume(SAMPLE_DIR / "flair.nii.gz")
+    labels = np.zeros(background.GetImageData().GetDimensions(), np.uint8)
+    labels[60:200, 60:200, 8:24] = 1
+    labels[100:140, 100:140, 12:20] = 2
+    node = app.scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    from UnsupervisedSegmentLib.pipeline import Segment
+
+    segments = [Segment(1, "outer", (0.2, 0.4, 0.9)), Segment(2, "inner", (0.9, 0.1, 0.1))]
+    mrml_logic.write_segments(node, labels, segments, background)
+    storage = app.scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    storage.SetFileName(str(tmp_path / "boxes.seg.nrrd"))
+    assert storage.WriteData(node)
+    paths = render_previews(tmp_path / "boxes.seg.nrrd", tmp_path / "out", background=SAMPLE_DIR / "flair.nii.gz", size=SIZE)
+    assert has_colour(pixels(paths[1]), (0.9, 0.1, 0.1))
+    assert has_colour(pixels(paths[0]), (0.9, 0.1, 0.1), tolerance=60)
+
+
+def test_file_without_background_refused(tmp_path):
+    with pytest.raises(ValueError, match="background"):
+        render_previews(tmp_path / "missing.seg.nrrd", tmp_path)
