@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/unsupervised-segment run $(SAMPLE)/t1.nii.gz $(SAMPLE)/t1_contrast.nii.gz $(SAMPLE)/flair.nii.gz $(SAMPLE)/adc.nii.gz \
-		--names t1 t1c flair adc --method gmm -k 3 --output-dir demo_output
+		--names t1 t1c flair adc --method gmm -k 3 --preview --output-dir demo_output
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -218,3 +218,10 @@ def test_console_script_exits_2_without_traceback(tmp_path):
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
     assert completed.stderr.strip() == f"unsupervised-segment: error: input file not found: {tmp_path / 'missing.nii.gz'}"
+
+
+def test_preview_pictures_are_written(phantom_files, tmp_path):
+    paths, _ = phantom_files
+    assert main(["run", *map(str, paths), "--preview", "--no-report", "-q", "--output-dir", str(tmp_path)]) == 0
+    for name in ("preview_3d.png", "preview_axial.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

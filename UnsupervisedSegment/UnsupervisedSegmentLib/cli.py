@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_segmentation_options(run)
     run.add_argument("--quantised", action="store_true", help="also write quantised.nii.gz: every voxel set to its cluster's mean intensity")
     run.add_argument("--no-report", dest="report", action="store_false", help="skip the report.png figure")
+    run.add_argument("--preview", action="store_true",
+                     help="also render preview_3d.png and preview_axial.png with Slicer's segmentation display code (offscreen)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     batch = commands.add_parser("batch", help="segment every case of a cohort manifest in parallel (Dask)",
                                 description="Segment every case of a manifest CSV (case_id, one column per input, optional mask) "
@@ -93,6 +95,7 @@ def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
         names=arguments.names,
         report=arguments.report,
         quantised=arguments.quantised,
+        preview=getattr(arguments, "preview", False),
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import UserInputError
 from .loading import load_inputs
 from .outputs import write_outputs
 from .pipeline import Progress, SegmentationOptions, SegmentationResult, segment_channels
@@ -28,6 +30,17 @@ class RunRequest:
     names: Sequence[str] | None = None
     report: bool = True
     quantised: bool = False
+    preview: bool = False
+
+
+def render_preview_files(result: SegmentationResult, directory: Path) -> None:
+    """Render preview_3d.png and preview_axial.png with Slicer's display code (needs slicer-core)."""
+    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+    try:
+        from .preview import render_previews
+    except ImportError:
+        raise UserInputError("--preview needs Slicer's MRML library: pip install 'unsupervised-segment[preview]'") from None
+    render_previews(result, directory, background=result.channels[0])
 
 
 def run_to_directory(
@@ -43,6 +56,7 @@ def run_to_directory(
     loaded = load_inputs(inputs, request.names, mask or request.options.mask)
     result = segment_channels(loaded.channels, request.options, loaded.mask, progress=report)
     report(f"writing outputs to {output_dir}")
-    written = write_outputs(result, output_dir, report=request.report, quantised=request.quantised)
+    written = write_outputs(result, output_dir, report=request.report, quantised=request.quantised,
+                            extra=render_preview_files if request.preview else None)
     notes = [f"note: {message}" for message in loaded.messages] + [f"warning: {w}" for w in result.warnings]
     return RunOutcome(result, written, notes)
