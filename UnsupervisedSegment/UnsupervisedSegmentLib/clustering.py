@@ -71,7 +71,7 @@ class ClusterModel(ClusterMixin, BaseEstimator):
         distinct = count_distinct_rows(X, self.n_clusters)
         if distinct < self.n_clusters:
             raise UserInputError(
-                f"cannot make {self.n_clusters} clusters from {distinct} distinct masked voxel values; lower -k"
+                f"cannot make {self.n_clusters} clusters from {distinct} distinct masked voxel values; use fewer clusters"
             )
 
     def fit(self, X: np.ndarray, y: None = None) -> ClusterModel:

@@ -51,8 +51,8 @@ def scale_features(features: np.ndarray, scaling: str, names: Sequence[str]) -> 
     flat = [name for name, value in zip(names, spread) if value == 0]
     if flat:
         raise UserInputError(
-            f"cannot use --scaling {scaling}: input {flat[0]!r} has no spread inside the mask "
-            "(interquartile range 0); use --scaling standard or none"
+            f"cannot use {scaling} scaling: input {flat[0]!r} has no spread inside the mask "
+            "(interquartile range 0); use standard scaling or none"
         )
     return ((data - centre) / spread).astype(np.float32)
 

@@ -40,7 +40,7 @@ def rule_mask(channels: Sequence[Channel], rule: str) -> np.ndarray:
         first = channels[0].data
         finite = first[np.isfinite(first)]
         if finite.size == 0 or finite.min() == finite.max():
-            raise UserInputError(f"cannot use --mask otsu: input {channels[0].name!r} has a single value")
+            raise UserInputError(f"cannot use the otsu mask: input {channels[0].name!r} has a single value")
         with np.errstate(invalid="ignore"):
             return first > otsu_threshold(finite)
     if rule == "none":
@@ -72,5 +72,5 @@ def build_mask(
         )
     if not mask.any():
         where = "the given mask is empty" if given is not None else f"mask rule {rule!r} selects no voxel"
-        raise UserInputError(f"nothing to segment: {where}; check the inputs or try --mask otsu or --mask none")
+        raise UserInputError(f"nothing to segment: {where}; check the inputs or use another mask (otsu or none)")
     return mask, warnings
