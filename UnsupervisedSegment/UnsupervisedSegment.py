@@ -44,7 +44,7 @@ class UnsupervisedSegment(ScriptedLoadableModule):
             "Segment one or more co-registered volumes (for example T1, T1 with contrast, FLAIR, ADC) "
             "into tissue classes by clustering the voxel intensities with a Gaussian mixture model or "
             "k-means, and measure the volume of every class. "
-            '<a href="https://github.com/UnsupervisedSegment/UnsupervisedSegment#readme">Documentation</a>.'
+            '<a href="https://github.com/unsupervised-segment/SlicerUnsupervisedSegment#readme">Documentation</a>.'
         )
         self.parent.acknowledgementText = _(
             "Clustering by scikit-learn; display and statistics by 3D Slicer's Segmentations and "

@@ -5,7 +5,8 @@
   sample weights; :meth:`Rows.map` runs a function over the chunks on a thread pool (numpy
   releases the GIL, so both cores work).
 * The sampling rules: systematic subsamples of the rows, and the weighted fine histogram
-  used for one-channel data.
+  used for one-channel data; :func:`prepare` makes the ladder of row sets a fit climbs (a small
+  pilot sample for comparing initialisations, the ≤ 200,000-row sample, all rows).
 
 The subsample rule (``subsample="auto"``) is documented in :mod:`fast_gmm`.
 """
@@ -25,8 +26,15 @@ from threadpoolctl import ThreadpoolController
 AUTO_SUBSAMPLE_SIZE = 200_000
 #: ``subsample="auto"`` fits on a subsample only from this many rows on.
 AUTO_SUBSAMPLE_MIN_ROWS = 2 * AUTO_SUBSAMPLE_SIZE
+#: Rows of the pilot sample on which the k-means++ seedings are refined and compared (a class
+#: holding 1 % of the rows keeps about 330 of them).
+PILOT_SIZE = 1 << 13
+#: A row set of the ladder is skipped when the next one holds fewer than this many times its rows.
+LADDER_STEP = 4
 #: Bins of the one-channel histogram.
 HISTOGRAM_BINS = 16_384
+#: Bins of the coarser one-channel histogram used as the pilot sample.
+PILOT_BINS = 1_024
 #: A chunk holds about this many values per temporary (rows × columns).
 CHUNK_VALUES = 1 << 19
 #: Chunk rows stay within these bounds.
@@ -49,6 +57,14 @@ def _thread_pool() -> ThreadPoolExecutor:
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=n_workers(), thread_name_prefix="fast-engine")
     return _pool
+
+
+def parallel(fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
+    """``fn`` over ``items`` on the worker pool, results in order. ``fn`` must not itself use
+    the pool (call :meth:`Rows.map` with ``inline=True`` inside it)."""
+    if len(items) <= 1 or n_workers() == 1:
+        return [fn(item) for item in items]
+    return list(_thread_pool().map(fn, items))
 
 
 def single_threaded_blas(method: F) -> F:
@@ -159,18 +175,24 @@ class Rows:
         return x.astype(np.float32, copy=False), weights
 
     def map(
-        self, fn: Callable[[np.ndarray, Optional[np.ndarray], slice], T], n_columns: int
+        self, fn: Callable[[np.ndarray, Optional[np.ndarray], slice], T], n_columns: int, inline: bool = False
     ) -> list[T]:
-        """``fn(x, weights, rows)`` over all chunks, in parallel; results in row order."""
+        """``fn(x, weights, rows)`` over all chunks, in parallel; results in row order.
+
+        ``inline``: in the calling thread, in one piece when the rows are an in-memory float32
+        matrix without shift (the pilot sample, a histogram), else chunk by chunk.
+        """
+        if inline and self.shift is None and self.x.dtype == np.float32:
+            return [fn(self.x, self.weights, slice(0, len(self)))]
         step = chunk_rows(n_columns)
         slices = [slice(start, min(start + step, len(self))) for start in range(0, len(self), step)]
 
         def run(rows: slice) -> T:
             return fn(*self.chunk(rows), rows)
 
-        if len(slices) == 1 or n_workers() == 1:
+        if inline:
             return [run(rows) for rows in slices]
-        return list(_thread_pool().map(run, slices))
+        return parallel(run, slices)
 
     def sample(self, rows: np.ndarray) -> Rows:
         """The rows ``rows``, centred, as in-memory float32 :class:`Rows` without shift."""
@@ -207,36 +229,67 @@ def histogram_rows(x: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, 
     return sums[occupied] / counts, counts, width
 
 
+def coarser_histogram(values: np.ndarray, counts: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """A weighted one-channel histogram merged into ``n_bins`` even bins (mean values, counts)."""
+    low, high = float(values.min()), float(values.max())
+    width = (high - low) / n_bins if high > low else 1.0
+    index = np.minimum(((values - low) / width).astype(np.intp), n_bins - 1)
+    merged = np.bincount(index, weights=counts, minlength=n_bins)
+    sums = np.bincount(index, weights=counts * values, minlength=n_bins)
+    occupied = merged > 0
+    return sums[occupied] / merged[occupied], merged[occupied]
+
+
 @dataclass
 class Prepared:
     """The data of one fit: all rows, and the cheaper rows the fit starts on."""
 
     full: Rows
-    #: In-memory rows for k-means++ seeding and the first Lloyd iterations.
+    #: In-memory rows (≤ PILOT_SIZE, or a PILOT_BINS histogram) on which the k-means++
+    #: seedings are refined and compared.
+    pilot: Rows
+    #: In-memory rows (≤ 200,000): the subsample or histogram EM fits, else the statistics sample.
     seed: Rows
-    #: Rows EM and Lloyd run on: ``seed`` (a subsample or histogram) or ``full``.
+    #: Rows the fit ends on: ``seed`` (a subsample or histogram) or ``full``.
     fit: Rows
     #: Column variances of the data (float64).
     variance: np.ndarray
     #: Histogram bin width for one-channel data, else None.
     bin_width: Optional[float] = None
 
+    def ladder(self) -> list[Rows]:
+        """The row sets a fit climbs after the pilot: ``seed`` if it is at least LADDER_STEP
+        times the pilot and ``fit`` at least LADDER_STEP times it, then ``fit`` (unless it is
+        the pilot)."""
+        ladder = [] if self.fit is self.pilot else [self.fit]
+        seed = self.seed
+        if seed is not self.fit and seed is not self.pilot and len(self.fit) >= LADDER_STEP * len(seed):
+            if len(seed) >= LADDER_STEP * len(self.pilot):
+                ladder.insert(0, seed)
+        return ladder
+
 
 def prepare(X: np.ndarray, subsample: Optional[int], rng: np.random.RandomState) -> Prepared:
-    """Centre ``X`` and choose the rows to fit on: a histogram (one channel), a subsample or all."""
+    """Centre ``X`` and choose the rows to fit on: a histogram (one channel), a subsample or all;
+    and the pilot sample (a systematic sample of ``seed``)."""
     if X.shape[1] == 1:
         centres, counts, width = histogram_rows(X, HISTOGRAM_BINS)
         shift, variance = column_stats(centres[:, None], counts)
         hist = Rows(((centres - shift[0]).astype(np.float32))[:, None], None, counts)
-        return Prepared(Rows(X, shift), hist, hist, variance, width)
+        pilot_values, pilot_counts = coarser_histogram(centres - shift[0], counts, PILOT_BINS)
+        pilot = Rows(pilot_values.astype(np.float32)[:, None], None, pilot_counts)
+        return Prepared(Rows(X, shift), pilot, hist, hist, variance, width)
     stats_rows = systematic_rows(len(X), AUTO_SUBSAMPLE_SIZE, rng)
     shift, variance = column_stats(X[stats_rows])
     full = Rows(X, shift)
     size = subsample_size(len(X), subsample)
     if size is None:
-        return Prepared(full, full.sample(stats_rows), full, variance)
-    seed = full.sample(systematic_rows(len(X), size, rng))
-    return Prepared(full, seed, seed, variance)
+        seed, fit = full.sample(stats_rows), full
+    else:
+        seed = full.sample(systematic_rows(len(X), size, rng))
+        fit = seed
+    pilot = seed if len(seed) <= PILOT_SIZE else seed.sample(systematic_rows(len(seed), PILOT_SIZE, rng))
+    return Prepared(full, pilot, seed, fit, variance)
 
 
 def first_index(values: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -58,16 +58,19 @@ from .fast_common import (
     check_nonnegative,
     check_subsample,
     combine,
+    parallel,
     prepare,
     single_threaded_blas,
 )
-from .fast_kmeans import assign, scaled_tol, seed_centers
+from .fast_kmeans import assign, candidate_centers, scaled_tol
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 #: A one-channel histogram fit is continued on all voxels when a bin is wider than this many SDs.
 MAX_BIN_WIDTH_SD = 0.05
-#: Settings of the k-means initialisation (scikit-learn's KMeans defaults).
-KMEANS_TOL, KMEANS_MAX_ITER = 1e-4, 300
+#: Tolerance of the k-means initialisation (scikit-learn's KMeans default).
+KMEANS_TOL = 1e-4
+#: EM steps on the pilot sample by which the k-means candidates of the initialisation are compared.
+TRIAL_EM_STEPS = 3
 _LOG_2PI = np.log(2.0 * np.pi)
 
 
@@ -188,7 +191,7 @@ class _Mixture:
         return _Density(self.weights, self.means, _full_cholesky(self.precisions_cholesky, self.covariance_type, k, d))
 
 
-def _e_step(rows: Rows, mixture: _Mixture, labels: Optional[np.ndarray] = None) -> list[Any]:
+def _e_step(rows: Rows, mixture: _Mixture, labels: Optional[np.ndarray] = None, inline: bool = False) -> list[Any]:
     """One pass: total log-likelihood and the moments of the responsibilities.
 
     With ``labels``, also stores each row's most likely component there.
@@ -203,21 +206,27 @@ def _e_step(rows: Rows, mixture: _Mixture, labels: Optional[np.ndarray] = None) 
         log_lik = log_norm.sum(dtype=np.float64) if w is None else w @ log_norm
         return [float(log_lik), *_moments(x, resp, w)]
 
-    return combine(rows.map(chunk, mixture.means.size))
+    return combine(rows.map(chunk, mixture.means.size, inline))
 
 
-def _label_moments(rows: Rows, labels: np.ndarray, k: int) -> list[np.ndarray]:
+def _label_moments(rows: Rows, labels: np.ndarray, k: int, inline: bool = False) -> list[np.ndarray]:
     """The moments of hard (one-hot) responsibilities."""
 
     def chunk(x: np.ndarray, w: Optional[np.ndarray], part: slice) -> list[np.ndarray]:
         one_hot = (labels[part] == np.arange(k)[:, None]).astype(np.float32)
         return _moments(x, one_hot, w)
 
-    return combine(rows.map(chunk, k))
+    return combine(rows.map(chunk, k, inline))
 
 
 def _em(
-    rows: Rows, mixture: _Mixture, reg_covar: float, tol: float, max_iter: int, labels: Optional[np.ndarray] = None
+    rows: Rows,
+    mixture: _Mixture,
+    reg_covar: float,
+    tol: float,
+    max_iter: int,
+    labels: Optional[np.ndarray] = None,
+    inline: bool = False,
 ) -> tuple[_Mixture, float, int, bool]:
     """EM until the mean log-likelihood changes by less than ``tol``.
 
@@ -226,7 +235,7 @@ def _em(
     """
     lower_bound = -np.inf
     for n_iter in range(1, max_iter + 1):
-        log_lik, *moments = _e_step(rows, mixture, labels)
+        log_lik, *moments = _e_step(rows, mixture, labels, inline)
         previous, lower_bound = lower_bound, log_lik / rows.total_weight
         if abs(lower_bound - previous) < tol:
             return mixture, lower_bound, n_iter, True
@@ -289,14 +298,16 @@ class FastGaussianMixture(DensityMixin, BaseEstimator):
         X = check_matrix(X, min_rows=k)
         rng = check_random_state(self.random_state)
         data = prepare(X, subsample, rng)
-        centers = seed_centers(data, k, rng, scaled_tol(data, KMEANS_TOL), KMEANS_MAX_ITER)[0]
-        init_labels = assign(data.fit, centers)[0]
-        mixture = _Mixture.from_moments(_label_moments(data.fit, init_labels, k), self.covariance_type, reg_covar)
+        mixture, self.lower_bound_, self.n_iter_, self.converged_ = self._start(data, k, rng, tol, reg_covar, max_iter)
         labels = np.empty(len(X), dtype=np.intp) if keep_labels else None
-        fit_labels = labels if data.fit is data.full else None
-        mixture, self.lower_bound_, self.n_iter_, self.converged_ = _em(
-            data.fit, mixture, reg_covar, tol, max_iter, fit_labels
-        )
+        fit_labels = None
+        for rows in data.ladder():
+            if rows is data.full:
+                fit_labels = labels
+            mixture, self.lower_bound_, more, self.converged_ = _em(
+                rows, mixture, reg_covar, tol, max_iter, fit_labels
+            )
+            self.n_iter_ += more
         if _histogram_too_coarse(data, mixture):
             mixture, self.lower_bound_, more, self.converged_ = _em(data.full, mixture, reg_covar, tol, max_iter, labels)
             self.n_iter_ += more
@@ -306,6 +317,37 @@ class FastGaussianMixture(DensityMixin, BaseEstimator):
         self._store(mixture, data.full.shift)
         self.n_features_in_ = X.shape[1]
         return fit_labels
+
+    def _start(
+        self, data: Prepared, k: int, rng: np.random.RandomState, tol: float, reg_covar: float, max_iter: int
+    ) -> tuple[_Mixture, float, int, bool]:
+        """The initialisation, on the pilot sample: each distinct k-means candidate
+        (:func:`fast_kmeans.candidate_centers`) gives a mixture (one M-step from its labels)
+        that runs TRIAL_EM_STEPS EM steps, in parallel; the highest log-likelihood (ties: lowest
+        inertia) goes on to converge there. Returns ``_em``'s result on the pilot."""
+        pilot = data.pilot
+        candidates = candidate_centers(data, k, rng, scaled_tol(data, KMEANS_TOL))
+
+        steps = min(TRIAL_EM_STEPS, max_iter)
+
+        def trial(centers: np.ndarray) -> tuple[float, Any]:
+            labels = assign(pilot, centers, inline=True)[0]
+            try:
+                mixture = _Mixture.from_moments(_label_moments(pilot, labels, k, True), self.covariance_type, reg_covar)
+                result = _em(pilot, mixture, reg_covar, tol, steps, inline=True)
+            except ValueError as error:  # a degenerate candidate (singular covariance)
+                return -np.inf, error
+            return result[1], result
+
+        results = parallel(trial, candidates)
+        best = max(range(len(results)), key=lambda i: (results[i][0], -i))
+        if not np.isfinite(results[best][0]):
+            raise results[best][1]
+        mixture, lower_bound, n_iter, converged = results[best][1]
+        if converged or n_iter == max_iter:
+            return mixture, lower_bound, n_iter, converged
+        mixture, lower_bound, more, converged = _em(pilot, mixture, reg_covar, tol, max_iter - n_iter)
+        return mixture, lower_bound, n_iter + more, converged
 
     def _store(self, mixture: _Mixture, shift: np.ndarray) -> None:
         """Set the fitted attributes from centred parameters."""

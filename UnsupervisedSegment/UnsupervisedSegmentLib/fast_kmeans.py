@@ -1,15 +1,20 @@
 """Fast k-means: greedy k-means++ seeding and Lloyd iterations on chunked float32 data.
 
-Matches ``sklearn.cluster.KMeans(n_init=1)`` (what ``n_init="auto"`` means with k-means++):
-the same greedy k-means++ seeding and convergence rule (squared centre shift ≤ ``tol`` × mean
-column variance). Differences, all for speed:
+Matches ``sklearn.cluster.KMeans(n_init="auto")``: greedy k-means++ seeding and the same
+convergence rule (squared centre shift ≤ ``tol`` × mean column variance). Differences:
 
 * Distances are computed in float32 on centred data (one BLAS product per chunk); centres,
   counts and inertia are accumulated in float64. Chunks run on a thread pool.
 * Lloyd runs on cheaper rows when that is safe, and the centres then label all rows: one-channel
   data run on a fine histogram, large data on a systematic subsample (the rule is documented in
-  :mod:`fast_gmm`). ``labels_`` and ``inertia_`` are always for all rows and ``cluster_centers_``.
-* An empty cluster keeps its previous centre (scikit-learn moves it to a far point).
+  :mod:`fast_gmm`); Lloyd climbs a ladder of row sets (pilot sample, subsample, all rows: see
+  ``Prepared.ladder``). ``labels_`` and ``inertia_`` are always for all rows and
+  ``cluster_centers_``.
+* Initialisation: N_SEEDINGS greedy k-means++ seedings (scikit-learn's) of a pilot sample of
+  ≤ 32,768 rows, each refined by Lloyd there; the lowest inertia wins. That is robust against
+  the poor local optima a single seeding falls into (a small class lost, two merged), cheap
+  (the seedings run in parallel on a sample), and deterministic for ``random_state``.
+* Empty clusters move, as in scikit-learn, to the rows farthest from their nearest centre.
 """
 
 from __future__ import annotations
@@ -29,9 +34,17 @@ from .fast_common import (
     check_nonnegative,
     check_subsample,
     combine,
+    n_workers,
+    parallel,
     prepare,
     single_threaded_blas,
 )
+
+#: k-means++ seedings tried by the initialisation (each refined on the pilot sample).
+N_SEEDINGS = 32
+#: Lloyd iterations at most per seeding on the pilot sample.
+PILOT_MAX_ITER = 15
+SAME_CENTER_SD = 0.25
 
 
 def squared_distances(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -42,25 +55,34 @@ def squared_distances(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return d2
 
 
-def kmeans_plusplus(rows: Rows, n_clusters: int, rng: np.random.RandomState) -> np.ndarray:
-    """Greedy k-means++ seeding (as scikit-learn's) on in-memory, optionally weighted rows."""
-    x = rows.x
-    weights = np.ones(len(x)) if rows.weights is None else rows.weights
+def kmeans_plusplus(
+    rows: Rows, n_clusters: int, rng: np.random.RandomState, n_trials: Optional[int] = None
+) -> np.ndarray:
+    """k-means++ seeding on in-memory, optionally weighted rows: greedy with ``n_trials`` local
+    trials per centre (default 2 + log k, as scikit-learn's), plain D² sampling with one."""
+    x, weights = rows.x, rows.weights
     norms = np.einsum("ij,ij->i", x, x)
-    n_trials = 2 + int(np.log(n_clusters))
+    if n_trials is None:
+        n_trials = 2 + int(np.log(n_clusters))
+
+    def draw(mass: np.ndarray, size: int) -> np.ndarray:
+        """Rows drawn with probability ∝ ``mass`` (weighted by the row weights)."""
+        cumulative = np.cumsum(mass if weights is None else weights * mass, dtype=np.float64)
+        picks = np.searchsorted(cumulative, rng.uniform(size=size) * cumulative[-1], side="right")
+        return np.minimum(picks, len(x) - 1)
+
+    def potential(d2: np.ndarray) -> np.ndarray:
+        return d2.sum(-1, dtype=np.float64) if weights is None else d2 @ weights
+
     centers = np.empty((n_clusters, x.shape[1]))
-    centers[0] = x[rng.choice(len(x), p=weights / weights.sum())]
+    centers[0] = x[draw(np.ones(len(x)), 1)[0]]
     closest = np.maximum(squared_distances(x, centers[:1])[0] + norms, 0.0)
-    potential = closest @ weights
     for c in range(1, n_clusters):
-        targets = rng.uniform(size=n_trials) * potential
-        candidates = np.searchsorted(np.cumsum(weights * closest), targets)
-        np.clip(candidates, None, len(x) - 1, out=candidates)
+        candidates = draw(closest, n_trials)
         trials = np.maximum(squared_distances(x, x[candidates]) + norms, 0.0)
         np.minimum(trials, closest, out=trials)
-        potentials = trials @ weights
-        best = int(np.argmin(potentials))
-        closest, potential = trials[best], potentials[best]
+        best = int(np.argmin(potential(trials)))
+        closest = trials[best]
         centers[c] = x[candidates[best]]
     return centers
 
@@ -87,43 +109,149 @@ def _assign_chunk(
     return labels, counts, sums, inertia
 
 
-def _means(counts: np.ndarray, sums: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Cluster means; an empty cluster keeps its centre."""
-    filled = counts > 0
-    means = centers.copy()
-    means[filled] = sums[filled] / counts[filled, None]
-    return means
+def _farthest_chunk(
+    x: np.ndarray, w: Optional[np.ndarray], centers: np.ndarray, start: int, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The ``n`` rows of a chunk farthest from their nearest centre (ties: lowest row first):
+    squared distances, row numbers, values, weights and nearest centres."""
+    labels, best = argmin_rows(squared_distances(x, centers))
+    distance = best.astype(np.float64) + np.einsum("ij,ij->i", x, x)
+    order = np.lexsort((np.arange(len(x)), -distance))[:n]
+    weights = np.ones(len(order)) if w is None else w[order]
+    return distance[order], start + order, x[order].astype(np.float64), weights, labels[order]
 
 
-def assign(rows: Rows, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Nearest-centre labels of all rows, the cluster means and the (weighted) inertia."""
+def _relocate_empty(
+    rows: Rows, centers: np.ndarray, counts: np.ndarray, sums: np.ndarray, inline: bool
+) -> None:
+    """Move each empty cluster, in place, to one of the rows farthest from their nearest centre
+    (farthest first, as scikit-learn does): the row leaves its cluster's counts and sums and
+    becomes the empty cluster's. Rows at distance 0 are not moved."""
+    empty = np.flatnonzero(counts <= 0)
+    n = len(empty)
+
+    def chunk(x: np.ndarray, w: Optional[np.ndarray], part: slice) -> tuple[np.ndarray, ...]:
+        return _farthest_chunk(x, w, centers, part.start, n)
+
+    parts = list(zip(*rows.map(chunk, centers.shape[0], inline)))
+    distance, index, values, weights, labels = (np.concatenate(p) for p in parts)
+    order = np.lexsort((index, -distance))[:n]
+    for j, row in zip(empty, order[distance[order] > 0]):
+        old = labels[row]
+        counts[old] -= weights[row]
+        sums[old] -= weights[row] * values[row]
+        counts[j] = weights[row]
+        sums[j] = weights[row] * values[row]
+
+
+def assign(rows: Rows, centers: np.ndarray, inline: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
+    """Nearest-centre labels of all rows, the next centres (cluster means, empty clusters
+    relocated to far rows) and the (weighted) inertia of ``centers``.
+
+    The labels are those of ``centers``: a relocated row keeps its old label.
+    """
     labels = np.empty(len(rows), dtype=np.intp)
 
     def chunk(x: np.ndarray, w: Optional[np.ndarray], part: slice) -> tuple[np.ndarray, np.ndarray, float]:
         labels[part], *stats = _assign_chunk(x, w, centers)
         return tuple(stats)
 
-    counts, sums, inertia = combine(rows.map(chunk, centers.shape[0]))
-    return labels, _means(counts, sums, centers), inertia
+    counts, sums, inertia = combine(rows.map(chunk, centers.shape[0], inline))
+    if np.any(counts <= 0):
+        _relocate_empty(rows, centers, counts, sums, inline)
+    filled = counts > 0
+    means = centers.copy()
+    means[filled] = sums[filled] / counts[filled, None]
+    return labels, means, inertia
 
 
-def lloyd(rows: Rows, centers: np.ndarray, tol: float, max_iter: int) -> tuple[np.ndarray, int, bool]:
-    """Lloyd iterations until the squared centre shift is ≤ ``tol``: centres, iterations, converged."""
+def lloyd(
+    rows: Rows, centers: np.ndarray, tol: float, max_iter: int, inline: bool = False
+) -> tuple[np.ndarray, float, int, bool]:
+    """Lloyd iterations until the squared centre shift is ≤ ``tol``: centres, inertia (of the
+    centres before the last update), iterations, converged."""
     for n_iter in range(1, max_iter + 1):
-        means = assign(rows, centers)[1]
+        means, inertia = assign(rows, centers, inline)[1:]
         shift = float(((means - centers) ** 2).sum())
         centers = means
         if shift <= tol:
-            return centers, n_iter, True
-    return centers, max_iter, False
+            return centers, inertia, n_iter, True
+    return centers, inertia, max_iter, False
+
+
+def _batched_lloyd(rows: Rows, centers: np.ndarray, tol: float, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd on small in-memory rows for a stack of (S, k, d) centre sets at once (one BLAS
+    product per iteration for the sets still moving), each until its squared shift is ≤ ``tol``
+    or ``max_iter``. Returns the centres and each set's inertia (of its centres before its last
+    update). Empty clusters are relocated as in :func:`assign`."""
+    x, w = rows.x, rows.weights
+    n_sets, k, d = centers.shape
+    centers = centers.copy()
+    inertia = np.zeros(n_sets)
+    norms = np.einsum("ij,ij->i", x, x)
+    square_sum = float(norms.sum(dtype=np.float64) if w is None else w @ norms)
+    rank = np.arange(k, 0, -1, dtype=np.min_scalar_type(k))[None, :, None]
+    clusters = np.arange(k)[None, :, None]
+    active = np.arange(n_sets)
+    for _ in range(max_iter):
+        c = centers[active]
+        d2 = squared_distances(x, c.reshape(-1, d)).reshape(len(active), k, len(x))
+        best = d2.min(1)
+        labels = k - ((d2 == best[:, None, :]) * rank).max(1).astype(np.intp)
+        member = (labels[:, None, :] == clusters).astype(np.float32)
+        if w is not None:
+            member *= w.astype(np.float32)
+        counts = member.sum(2, dtype=np.float64)
+        sums = np.matmul(member, x).astype(np.float64)
+        inertia[active] = square_sum - 2.0 * (c * sums).sum((1, 2)) + (counts * (c**2).sum(2)).sum(1)
+        for j in np.flatnonzero(np.any(counts <= 0, axis=1)):
+            _relocate_empty(rows, c[j], counts[j], sums[j], inline=True)
+        filled = counts > 0
+        means = c.copy()
+        means[filled] = sums[filled] / counts[filled][:, None]
+        moving = ((means - c) ** 2).sum((1, 2)) > tol
+        centers[active] = means
+        active = active[moving]
+        if not len(active):
+            break
+    return centers, inertia
+
+
+def candidate_centers(data: Prepared, n_clusters: int, rng: np.random.RandomState, tol: float) -> list[np.ndarray]:
+    """N_SEEDINGS k-means++ seedings of the pilot rows (greedy and plain D² sampling in turn),
+    refined together by Lloyd there (at most PILOT_MAX_ITER iterations); the centres, ordered
+    by pilot inertia (ties: seeding order), without repeats. Deterministic for ``rng``."""
+    seedings = np.stack(
+        [kmeans_plusplus(data.pilot, n_clusters, rng, None if i % 2 == 0 else 1) for i in range(N_SEEDINGS)]
+    )
+    groups = np.array_split(np.arange(N_SEEDINGS), n_workers())
+    parts = parallel(lambda group: _batched_lloyd(data.pilot, seedings[group], tol, PILOT_MAX_ITER), groups)
+    results = np.concatenate([part[0] for part in parts])
+    inertia = np.concatenate([part[1] for part in parts])
+    same = SAME_CENTER_SD**2 * float(np.mean(data.variance))
+    kept: list[np.ndarray] = []
+    for i in sorted(range(N_SEEDINGS), key=lambda i: (inertia[i], i)):
+        if not any(_same_centers(results[i], other, same) for other in kept):
+            kept.append(results[i])
+    return kept
+
+
+def _same_centers(a: np.ndarray, b: np.ndarray, tol: float) -> bool:
+    """Whether every centre of ``a`` is within squared distance ``tol`` of one of ``b`` and back."""
+    d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    return bool(np.all(d2.min(1) <= tol) and np.all(d2.min(0) <= tol))
 
 
 def seed_centers(
     data: Prepared, n_clusters: int, rng: np.random.RandomState, tol: float, max_iter: int
 ) -> tuple[np.ndarray, int, bool]:
-    """k-means++ on ``data.seed``, then Lloyd on ``data.fit``; ``tol`` is already scaled."""
-    centers = kmeans_plusplus(data.seed, n_clusters, rng)
-    return lloyd(data.fit, centers, tol, max_iter)
+    """The k-means fit: the best of the candidate centres (lowest pilot inertia), then Lloyd up
+    the ladder of row sets (``data.ladder()``); ``tol`` is already scaled. Centres, iterations
+    and convergence of the last Lloyd run."""
+    centers = candidate_centers(data, n_clusters, rng, tol)[0]
+    for rows in data.ladder() or [data.pilot]:
+        centers, _, n_iter, converged = lloyd(rows, centers, tol, max_iter)
+    return centers, n_iter, converged
 
 
 def scaled_tol(data: Prepared, tol: float) -> float:
