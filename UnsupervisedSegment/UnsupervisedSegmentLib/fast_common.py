@@ -27,7 +27,7 @@ AUTO_SUBSAMPLE_SIZE = 200_000
 #: ``subsample="auto"`` fits on a subsample only from this many rows on.
 AUTO_SUBSAMPLE_MIN_ROWS = 2 * AUTO_SUBSAMPLE_SIZE
 #: Rows of the pilot sample on which the k-means++ seedings are refined and compared (a class
-#: holding 1 % of the rows keeps about 330 of them).
+#: holding 1 % of the rows keeps about 80 of them).
 PILOT_SIZE = 1 << 13
 #: A row set of the ladder is skipped when the next one holds fewer than this many times its rows.
 LADDER_STEP = 4

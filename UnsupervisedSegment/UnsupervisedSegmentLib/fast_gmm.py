@@ -8,8 +8,15 @@ to the component weights) and stopping rule (change of the mean log-likelihood p
   from one BLAS product with the stacked precision Cholesky factors, responsibilities from a
   log-sum-exp, and the sufficient statistics (Σr, Σr·x, Σr·xxᵀ) are accumulated in float64.
   No (n_samples, k) or larger array is built while fitting. Chunks run on a thread pool.
-* Initialisation: greedy k-means++ on an in-memory sample of ≤ 200,000 rows, then Lloyd
-  iterations on the rows EM fits (:mod:`fast_kmeans`), then one M-step from the k-means labels.
+* Initialisation (robust against the poor local optima one k-means++ seeding can fall into: a
+  small class lost, two classes merged): 16 k-means++ seedings of a pilot sample (8,192
+  systematic rows, or a 1,024-bin histogram for one channel), greedy and plain D² sampling in
+  turn, refined together by Lloyd there (:func:`fast_kmeans.candidate_centers`); each distinct
+  result gives a mixture (one M-step from its labels) that runs TRIAL_EM_STEPS EM steps on the
+  pilot, and the highest log-likelihood wins. All of it is deterministic for ``random_state``
+  and costs some 20–60 ms. EM then converges on the pilot and climbs the ladder of row sets
+  (≤ 200,000-row sample, all rows: ``Prepared.ladder``), converging on each with the same rule;
+  scikit-learn instead runs one k-means++ seeding and k-means on all rows.
 * The parameters kept are those of the last E-step, so ``lower_bound_`` is exactly their mean
   log-likelihood and ``fit_predict`` (labels from that E-step when it saw all rows) equals
   ``fit(X).predict(X)``; scikit-learn keeps one more M-step (a change below ``tol``).
@@ -26,12 +33,13 @@ same random offset, from each of 200,000 equal runs of consecutive rows) and the
 then labels every row. Masked voxels come in raster order, so the sample is spatially
 stratified: a compact class gets its proportional share ± 1. A class holding 1 % of the mask thus keeps about 2,000 sampled voxels
 (a diffuse one Binomial(200,000, 0.01): 2,000 ± 45), over 100 times the 14 parameters of a
-4-channel full-covariance component, and greedy k-means++ on the sample seeds it. The parameter
+4-channel full-covariance component (and some 80 in the pilot sample, where the
+initialisation's seedings find it). The parameter
 error this adds is of order 1/√2,000 of a component SD for the smallest class and shrinks with
 the class size; ``bench/engine.py`` compares it with full-data fits (log-likelihood, ARI) and
 ``Testing/test_fast_engine.py`` checks that a 1 % class survives. Below 400,000 rows the
-saving is small and all rows are used. ``subsample=None`` fits on all rows (k-means++ still
-seeds on a ≤ 200,000-row sample); an int ``m`` fits on an ``m``-row sample when ``m < n``
+saving is small and all rows are used. ``subsample=None`` fits on all rows (the
+initialisation still runs on the pilot sample); an int ``m`` fits on an ``m``-row sample when ``m < n``
 (below about 100 / (smallest class fraction) rows a class may be lost). ``lower_bound_``,
 ``n_iter_`` and ``converged_`` describe the EM on the rows it ran on.
 """
