@@ -23,7 +23,9 @@ from typing import TextIO
 
 from .errors import UserInputError
 from .manifest import Case
+from .palette import LESION_NAME
 from .outputs import LABELS_FILE, REPORT_FILE, SEGMENTATION_FILE, STATISTICS_FILE
+from .pipeline import SegmentationResult
 from .runner import RunRequest, run_to_directory
 
 SUMMARY_FILE = "summary.csv"
@@ -59,7 +61,7 @@ def process_case(case: Case, output_root: str | Path, request: RunRequest, force
         with threadpool_limits(limits=threads):
             outcome = run_to_directory(case.inputs, staging, replace(request, names=case.names),
                                        mask=str(case.mask) if case.mask else None)
-        record = case_record(case, outcome.result.statistics, request, time.perf_counter() - started)
+        record = case_record(case, outcome.result, time.perf_counter() - started)
         (staging / CASE_RECORD_FILE).write_text(json.dumps(record, indent=1))
         _replace_dir(staging, target)
         return {**record, "run": "computed"}
@@ -71,12 +73,14 @@ def process_case(case: Case, output_root: str | Path, request: RunRequest, force
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def case_record(case: Case, statistics: Sequence[Row], request: RunRequest, seconds: float) -> Row:
+def case_record(case: Case, result: SegmentationResult, seconds: float) -> Row:
     """The summary row of a finished case (also stored as its case.json)."""
-    row: Row = {"case_id": case.case_id, "status": "done", "error": "", "k": request.options.n_clusters,
+    row: Row = {"case_id": case.case_id, "status": "done", "error": "", "k": result.n_clusters,
                 "seconds": round(seconds, 2)}
-    for statistic in statistics:
+    for statistic in result.statistics:
         row[f"volume_ml_{statistic['segment']}"] = round(float(statistic["volume_ml"]), 4)
+    if result.lesion is not None:
+        row["lesion_volume_ml"] = row.get(f"volume_ml_{LESION_NAME}", 0.0)
     return row
 
 

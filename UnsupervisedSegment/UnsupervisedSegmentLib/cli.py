@@ -16,6 +16,8 @@ from . import __version__
 from .clustering import COVARIANCE_TYPES, ENGINES, METHODS
 from .errors import UserInputError
 from .features import SCALINGS
+from .mrf import NEIGHBOURHOODS
+from .preprocessing import DENOISE_METHODS
 from .pipeline import SegmentationOptions, SegmentationResult
 from .runner import RunRequest, run_to_directory
 
@@ -49,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--quantised", action="store_true", help="also write quantised.nii.gz per case")
     batch.add_argument("--no-report", dest="report", action="store_false", help="skip report.png per case")
     batch.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    evaluate = commands.add_parser("evaluate", help="compare a segmentation with a reference",
+                                   description="Dice, Jaccard, volume difference (mL) and 95% Hausdorff distance (mm) "
+                                               "of PRED against REF (voxels > 0, or the given labels).")
+    evaluate.add_argument("prediction", metavar="PRED", help="label map or binary mask (e.g. lesion.nii.gz)")
+    evaluate.add_argument("reference", metavar="REF", help="reference segmentation on an overlapping grid")
+    evaluate.add_argument("--pred-label", type=int, nargs="+", metavar="L", help="labels of PRED that count (default: all > 0)")
+    evaluate.add_argument("--ref-label", type=int, nargs="+", metavar="L", help="labels of REF that count (default: all > 0)")
     return parser
 
 
@@ -56,7 +65,10 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
     """The options shared by every command that segments."""
     defaults = SegmentationOptions()
     parser.add_argument("--method", choices=METHODS, default=defaults.method, help="clustering method (default: %(default)s)")
-    parser.add_argument("-k", "--clusters", type=int, default=defaults.n_clusters, metavar="N", help="number of clusters (default: %(default)s)")
+    parser.add_argument("-k", "--clusters", type=clusters_argument, default=defaults.n_clusters, metavar="N|auto",
+                        help="number of clusters, or auto: the lowest BIC in --k-range (GMM) (default: %(default)s)")
+    parser.add_argument("--k-range", type=int, nargs=2, default=(2, 6), metavar=("MIN", "MAX"),
+                        help="numbers of clusters tried by -k auto (default: 2 6)")
     parser.add_argument("--mask", default=defaults.mask, metavar="nonzero|otsu|none|PATH",
                         help="voxels to cluster: > 0 in every input, above Otsu's threshold of the first input, all, or > 0 in a mask file (default: %(default)s)")
     parser.add_argument("--scaling", choices=SCALINGS, default=defaults.scaling, help="per-input feature scaling (default: %(default)s)")
@@ -64,7 +76,17 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
     parser.add_argument("--engine", choices=ENGINES, default=defaults.engine, help="clustering engine (default: %(default)s)")
     parser.add_argument("--names", nargs="+", metavar="NAME", help="one name per input (default: the file names)")
-    parser.add_argument("--posteriors", action="store_true", help="also write posteriors.nii.gz, one probability map per cluster (GMM)")
+    parser.add_argument("--posteriors", action="store_true",
+                        help="also write posteriors.nii.gz, one probability map per cluster (GMM, or any method with --mrf-beta)")
+    parser.add_argument("--bias-correction", action="store_true", help="remove each input's bias field (N4) before clustering")
+    parser.add_argument("--denoise", choices=("none", *DENOISE_METHODS), default=defaults.denoise,
+                        help="denoise each input before clustering (default: %(default)s)")
+    parser.add_argument("--mrf-beta", type=float, default=defaults.mrf_beta, metavar="BETA",
+                        help="strength of the spatial (Potts MRF) prior; 0 = voxel by voxel (default: %(default)s)")
+    parser.add_argument("--mrf-neighbourhood", type=int, choices=NEIGHBOURHOODS, default=defaults.mrf_neighbourhood,
+                        help="MRF neighbours per voxel (default: %(default)s)")
+    parser.add_argument("--lesion", action="store_true",
+                        help="find the lesion automatically (needs --names such as flair, t1c, t2): lesion.nii.gz and a 'Lesion' segment")
 
 
 def format_table(result: SegmentationResult) -> str:
@@ -79,18 +101,34 @@ def format_table(result: SegmentationResult) -> str:
     return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in [headers, *rows])
 
 
+def clusters_argument(value: str) -> int | str:
+    """-k: a number of clusters or the word auto."""
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or auto, not {value!r}") from None
+
+
 def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
     """RunRequest from parsed command-line arguments."""
     return RunRequest(
         options=SegmentationOptions(
             method=arguments.method,
-            n_clusters=arguments.clusters,
+            n_clusters=SegmentationOptions.n_clusters if arguments.clusters == "auto" else arguments.clusters,
+            auto_clusters=tuple(arguments.k_range) if arguments.clusters == "auto" else None,
             mask=arguments.mask,
             scaling=arguments.scaling,
             covariance_type=arguments.covariance,
             seed=arguments.seed,
             engine=arguments.engine,
             posteriors=arguments.posteriors,
+            bias_correction=arguments.bias_correction,
+            denoise=arguments.denoise,
+            mrf_beta=arguments.mrf_beta,
+            mrf_neighbourhood=arguments.mrf_neighbourhood,
+            lesion=arguments.lesion,
         ),
         names=arguments.names,
         report=arguments.report,
@@ -128,6 +166,15 @@ def command_batch(arguments: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def command_evaluate(arguments: argparse.Namespace) -> None:
+    """Print the overlap and distance measures of PRED against REF."""
+    from .evaluation import compare_files
+
+    measures = compare_files(arguments.prediction, arguments.reference, arguments.pred_label, arguments.ref_label)
+    for name, value in measures.items():
+        print(f"{name}: {value:.4g}")
+
+
 def configure_logging(quiet: bool) -> None:
     """Progress and warnings as plain lines on stderr."""
     handler = logging.StreamHandler(sys.stderr)
@@ -140,11 +187,14 @@ def configure_logging(quiet: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     arguments = build_parser().parse_args(argv)
-    configure_logging(quiet=arguments.quiet)
+    configure_logging(quiet=getattr(arguments, "quiet", False))
     try:
         if arguments.command == "batch":
             return command_batch(arguments)
-        command_run(arguments)
+        if arguments.command == "evaluate":
+            command_evaluate(arguments)
+        else:
+            command_run(arguments)
     except UserInputError as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from .errors import UserInputError
 from .fast_gmm import FastGaussianMixture
 from .fast_kmeans import FastKMeans
 from .features import count_distinct_rows
+from .mrf import mixture_log_likelihood
 
 METHODS = ("gmm", "kmeans")
 COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
@@ -94,6 +95,24 @@ class ClusterModel(ClusterMixin, BaseEstimator):
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Ordered cluster index (0 = darkest in the first feature) of each row of ``X``."""
         return self.rank_[self.backend_.predict(X)]
+
+    def class_log_likelihood(self, X: np.ndarray) -> np.ndarray:
+        """(n, k) log(weight x density) of every ordered cluster, the input of the MRF prior.
+
+        k-means is read as a mixture of equal spherical Gaussians whose variance is the mean
+        squared distance of the voxels to their centre, weighted by the cluster sizes.
+        """
+        X = np.asarray(X)
+        if self.method == "gmm":
+            backend = self.backend_
+            return mixture_log_likelihood(X, backend.weights_, backend.means_, backend.covariances_,
+                                          self.covariance_type)[:, self.order_]
+        labels = self.predict(X)
+        counts = np.bincount(labels, minlength=self.means_.shape[0]).astype(np.float64)
+        variance = float(np.mean(np.sum((X - self.means_[labels]) ** 2, axis=1))) / X.shape[1]
+        weights = np.maximum(counts, 1.0) / counts.sum()
+        covariances = np.full(self.means_.shape[0], max(variance, 1e-12))
+        return mixture_log_likelihood(X, weights, self.means_, covariances, "spherical")
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Posterior probability of each ordered cluster for each row (Gaussian mixture only)."""

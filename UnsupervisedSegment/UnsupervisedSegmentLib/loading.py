@@ -12,7 +12,7 @@ from .errors import UserInputError
 from .grid import align_channels, overlaps, resample
 from .image_files import read_channels
 from .masking import MASK_RULES
-from .volume import Channel
+from .volume import Channel, Grid
 
 
 @dataclass
@@ -44,8 +44,13 @@ def read_mask(path: str | Path, reference: Channel) -> np.ndarray:
     if not Path(path).is_file():
         raise UserInputError(f"--mask {path!r} is neither a rule ({', '.join(MASK_RULES)}) nor an existing file")
     mask_channel = read_channels(path, "mask")[0]
-    if mask_channel.grid.same_as(reference.grid):
-        return mask_channel.data > 0
-    if not overlaps(mask_channel.grid, reference.grid):
-        raise UserInputError(f"mask {path} does not overlap input {reference.name!r} in physical space")
-    return resample(mask_channel.data, mask_channel.grid, reference.grid, order=0, fill=0.0) > 0
+    return resample_mask(mask_channel.data, mask_channel, reference.grid, str(path))
+
+
+def resample_mask(data: np.ndarray, source: Channel, target: Grid, what: str) -> np.ndarray:
+    """``data`` > 0 (on ``source``'s grid) on the ``target`` grid, nearest neighbour where they differ."""
+    if source.grid.same_as(target):
+        return data > 0
+    if not overlaps(source.grid, target):
+        raise UserInputError(f"{what} does not overlap the reference grid in physical space")
+    return resample(data, source.grid, target, order=0, fill=0.0) > 0

@@ -15,6 +15,8 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from .errors import UserInputError
 from .image_files import write_nifti
 from .pipeline import SegmentationResult
@@ -27,6 +29,7 @@ STATISTICS_FILE = "statistics.csv"
 REPORT_FILE = "report.png"
 POSTERIORS_FILE = "posteriors.nii.gz"
 QUANTISED_FILE = "quantised.nii.gz"
+LESION_FILE = "lesion.nii.gz"
 
 
 @contextlib.contextmanager
@@ -81,6 +84,8 @@ def write_outputs(
         write_statistics_csv(result.statistics, result.channel_names, staging / STATISTICS_FILE)
         if result.posteriors is not None:
             write_nifti(result.posteriors, result.grid, staging / POSTERIORS_FILE)
+        if result.lesion is not None:
+            write_nifti(result.lesion.astype(np.uint8), result.grid, staging / LESION_FILE)
         if quantised:
             write_nifti(_squeeze_channels(result.quantised), result.grid, staging / QUANTISED_FILE)
         if report:

@@ -25,3 +25,8 @@ def segment_name(label: int) -> str:
 def segment_color(label: int) -> tuple[float, float, float]:
     """Colour of the segment holding cluster ``label`` (1-based)."""
     return SEGMENT_COLORS[(label - 1) % len(SEGMENT_COLORS)]
+
+
+#: The automatic lesion segment (label k + 1, after the clusters): its name and colour.
+LESION_NAME = "Lesion"
+LESION_COLOR: tuple[float, float, float] = (1.0, 0.85, 0.0)  # yellow, apart from the cluster colours

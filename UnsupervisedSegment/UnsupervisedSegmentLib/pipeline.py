@@ -7,14 +7,19 @@ Works on channels already in memory and on one grid; file reading and writing li
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .clustering import ClusterModel
+from .clustering import ClusterModel, make_backend
+from .errors import UserInputError
 from .features import feature_matrix, scale_features
+from .lesion import find_lesion
 from .masking import build_mask
-from .palette import segment_color, segment_name
+from .model_selection import select_n_clusters_bic
+from .mrf import regularise_posteriors
+from .palette import LESION_COLOR, LESION_NAME, segment_color, segment_name
+from .preprocessing import DENOISE_METHODS, correct_bias_field, denoise
 from .statistics import segment_statistics
 from .volume import Channel, Grid
 
@@ -23,7 +28,13 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class SegmentationOptions:
-    """What to cluster and how; the defaults follow the lesson (GMM, k=3, non-zero mask)."""
+    """What to cluster and how; the defaults follow the lesson (GMM, k=3, non-zero mask).
+
+    ``auto_clusters`` (min, max) picks k by BIC in that range (GMM), replacing ``n_clusters``.
+    ``mrf_beta`` > 0 adds the Potts prior (0 = the lesson's voxel-wise result); ``lesion``
+    turns on automatic lesion finding (see :mod:`lesion`), which needs named inputs: its voxels
+    become the segment "Lesion", label k + 1, and leave their clusters.
+    """
 
     method: str = "gmm"
     n_clusters: int = 3
@@ -33,6 +44,12 @@ class SegmentationOptions:
     seed: int = 123
     engine: str = "fast"
     posteriors: bool = False
+    auto_clusters: tuple[int, int] | None = None
+    bias_correction: bool = False
+    denoise: str = "none"
+    mrf_beta: float = 0.0
+    mrf_neighbourhood: int = 6
+    lesion: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,12 +76,20 @@ class SegmentationResult:
     model: ClusterModel
     quantised: np.ndarray
     posteriors: np.ndarray | None = None
+    lesion: np.ndarray | None = None
+    bic: dict[int, float] | None = None
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def channel_names(self) -> list[str]:
         """Names of the inputs (one per channel), in order."""
         return [channel.name for channel in self.channels]
+
+    @property
+    def n_clusters(self) -> int:
+        """Number of clusters fitted (chosen by BIC when automatic)."""
+        return int(self.model.n_clusters)
 
     @property
     def mask_voxels(self) -> int:
@@ -89,30 +114,41 @@ def segment_channels(
         raise ValueError("channels must share one grid: call grid.align_channels first")
     voxel_mask, warnings = build_mask(channels, options.mask, mask)
     report(f"mask: {np.count_nonzero(voxel_mask)} voxels")
-    features, feature_names, feature_warnings = feature_matrix(channels, voxel_mask)
+    clustered = preprocess_channels(channels, voxel_mask, options, report)
+    features, feature_names, feature_warnings = feature_matrix(clustered, voxel_mask)
     warnings += feature_warnings
     scaled = scale_features(features, options.scaling, feature_names)
-    model = ClusterModel(
-        options.method,
-        options.n_clusters,
-        covariance_type=options.covariance_type,
-        random_state=options.seed,
-        engine=options.engine,
-    )
-    report(f"clustering {scaled.shape[0]} voxels x {scaled.shape[1]} features ({options.method}, k={options.n_clusters})")
+    n_clusters, bic = choose_n_clusters(scaled, options, report)
+    model = ClusterModel(options.method, n_clusters, covariance_type=options.covariance_type,
+                         random_state=options.seed, engine=options.engine)
+    report(f"clustering {scaled.shape[0]} voxels x {scaled.shape[1]} features ({options.method}, k={n_clusters})")
     cluster_index = model.fit_predict(scaled)
     if not model.converged_:
         warnings.append(f"the {options.method} fit did not converge in {model.n_iter_} iterations")
-    labels = np.zeros(grid.shape, dtype=np.uint8 if options.n_clusters < 255 else np.uint16)
-    labels[voxel_mask] = cluster_index + 1
-    segments = [Segment(label, segment_name(label), segment_color(label)) for label in range(1, options.n_clusters + 1)]
-    statistics = segment_statistics(
-        labels, {segment.label: segment.name for segment in segments}, channels, grid.voxel_volume_mm3
-    )
     posteriors = None
-    if options.posteriors and options.method == "gmm":
-        posteriors = np.zeros(grid.shape + (options.n_clusters,), dtype=np.float32)
+    if options.mrf_beta > 0:
+        report(f"spatial regularisation (MRF, beta={options.mrf_beta:g}, {options.mrf_neighbourhood}-neighbourhood)")
+        log_likelihood = np.zeros(grid.shape + (n_clusters,), dtype=np.float32)
+        log_likelihood[voxel_mask] = model.class_log_likelihood(scaled)
+        posteriors = regularise_posteriors(log_likelihood, voxel_mask, options.mrf_beta, options.mrf_neighbourhood,
+                                           spacing=grid.spacing)
+        cluster_index = posteriors[voxel_mask].argmax(axis=1)
+    elif options.posteriors and options.method == "gmm":
+        posteriors = np.zeros(grid.shape + (n_clusters,), dtype=np.float32)
         posteriors[voxel_mask] = model.predict_proba(scaled)
+    labels = np.zeros(grid.shape, dtype=np.uint8 if n_clusters < 254 else np.uint16)
+    labels[voxel_mask] = cluster_index + 1
+    segments = [Segment(label, segment_name(label), segment_color(label)) for label in range(1, n_clusters + 1)]
+    notes = [f"k = {n_clusters} chosen by BIC among {sorted(bic)}"] if bic else []
+    lesion = None
+    if options.lesion:
+        report("finding the lesion")
+        found = find_lesion(labels, voxel_mask, {c.name: c.data for c in clustered}, grid.spacing)
+        lesion = found.mask
+        notes.append(f"lesion: {found.description}")
+        labels[lesion] = n_clusters + 1
+        segments.append(Segment(n_clusters + 1, LESION_NAME, LESION_COLOR))
+    statistics = segment_statistics(labels, {s.label: s.name for s in segments}, channels, grid.voxel_volume_mm3)
     return SegmentationResult(
         grid=grid,
         labels=labels,
@@ -124,9 +160,49 @@ def segment_channels(
         features=features,
         model=model,
         quantised=quantise(labels, statistics, [channel.name for channel in channels]),
-        posteriors=posteriors,
+        posteriors=posteriors if options.posteriors else None,
+        lesion=lesion,
+        bic=bic,
         warnings=warnings,
+        notes=notes,
     )
+
+
+def preprocess_channels(channels: Sequence[Channel], mask: np.ndarray, options: SegmentationOptions,
+                        report: Progress) -> list[Channel]:
+    """Copies of the channels with the bias field removed and/or denoised, as the options ask."""
+    if not options.bias_correction and options.denoise == "none":
+        return list(channels)
+    if options.denoise not in ("none", *DENOISE_METHODS):
+        raise UserInputError(f"unknown denoising {options.denoise!r}; use none or one of {', '.join(DENOISE_METHODS)}")
+    processed = []
+    for channel in channels:
+        data = channel.data
+        if options.bias_correction:
+            report(f"bias-field correction (N4) of {channel.name}")
+            data = correct_bias_field(data, mask, channel.grid.spacing)
+        if options.denoise != "none":
+            report(f"denoising ({options.denoise}) {channel.name}")
+            data = denoise(data, channel.grid.spacing, options.denoise)
+        processed.append(replace(channel, data=data))
+    return processed
+
+
+def choose_n_clusters(scaled: np.ndarray, options: SegmentationOptions, report: Progress) -> tuple[int, dict[int, float] | None]:
+    """The number of clusters: fixed, or the lowest BIC in ``options.auto_clusters`` (GMM)."""
+    if options.auto_clusters is None:
+        return options.n_clusters, None
+    low, high = options.auto_clusters
+    if options.method != "gmm":
+        raise UserInputError("the automatic number of clusters (BIC) needs the Gaussian mixture method")
+    if not 2 <= low <= high:
+        raise UserInputError(f"the range of clusters to try must be 2 <= min <= max, not {low}..{high}")
+    report(f"choosing k by BIC among {low}..{high}")
+    best, bic = select_n_clusters_bic(
+        scaled, range(low, high + 1), options.covariance_type, options.seed,
+        make_model=lambda k: make_backend("gmm", k, options.covariance_type, options.seed, options.engine),
+    )
+    return best, bic
 
 
 def quantise(labels: np.ndarray, statistics: Sequence[dict[str, object]], names: Sequence[str]) -> np.ndarray:

@@ -58,5 +58,5 @@ def run_to_directory(
     report(f"writing outputs to {output_dir}")
     written = write_outputs(result, output_dir, report=request.report, quantised=request.quantised,
                             extra=render_preview_files if request.preview else None)
-    notes = [f"note: {message}" for message in loaded.messages] + [f"warning: {w}" for w in result.warnings]
+    notes = [f"note: {message}" for message in loaded.messages + result.notes] + [f"warning: {w}" for w in result.warnings]
     return RunOutcome(result, written, notes)
