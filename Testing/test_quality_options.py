@@ -1,0 +1,131 @@
+"""The quality options end to end: MRF prior, bias correction, denoising, k by BIC, lesion, evaluate."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from UnsupervisedSegmentLib.cli import main
+from UnsupervisedSegmentLib.errors import UserInputError
+from UnsupervisedSegmentLib.pipeline import SegmentationOptions, segment_channels
+from UnsupervisedSegmentLib.volume import Channel, Grid
+
+from conftest import dice, phantom_channels, save_nifti
+
+
+def tumour_phantom(seed: int = 0, noise: float = 0.1):
+    """A brain-like ellipsoid of two tissues with a FLAIR- and T1c-bright spherical tumour."""
+    rng = np.random.default_rng(seed)
+    shape = (48, 56, 40)
+    i, j, k = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+    brain = i**2 + j**2 + k**2 < 0.8
+    tissue = brain & (np.sin(6 * i) * np.cos(5 * j) > 0)
+    tumour = (i - 0.3) ** 2 + (j + 0.2) ** 2 + k**2 < 0.06
+    flair = np.where(tissue, 1.0, 0.7) + 1.2 * tumour
+    t1c = np.where(tissue, 0.8, 1.0) + 0.8 * tumour
+    grid = Grid(shape, np.eye(4))
+    channels = [Channel(name, ((image + rng.normal(0, noise, shape)) * brain).astype(np.float32), grid)
+                for name, image in (("flair", flair), ("t1c", t1c))]
+    return channels, brain, tumour
+
+
+def test_mrf_prior_raises_dice_on_a_noisy_phantom():
+    channels, truth = phantom_channels(noise=25.0, shape=(64, 60, 24))
+    plain = segment_channels(channels, SegmentationOptions(n_clusters=3))
+    smooth = segment_channels(channels, SegmentationOptions(n_clusters=3, mrf_beta=1.0))
+    mean_dice = [np.mean([dice(r.labels == c, truth == c) for c in (1, 2, 3)]) for r in (plain, smooth)]
+    assert mean_dice[0] < 0.96 and mean_dice[1] > 0.99, mean_dice
+
+
+def test_mrf_posteriors_are_kept_and_match_the_labels():
+    channels, _ = phantom_channels(noise=30.0)
+    result = segment_channels(channels, SegmentationOptions(method="kmeans", mrf_beta=0.8, mrf_neighbourhood=26, posteriors=True))
+    inside = result.posteriors[result.mask]
+    np.testing.assert_allclose(inside.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_array_equal(inside.argmax(axis=1) + 1, result.labels[result.mask])
+
+
+def test_bic_chooses_the_number_of_classes():
+    channels, _ = phantom_channels(n_classes=4, noise=5.0)
+    result = segment_channels(channels, SegmentationOptions(auto_clusters=(2, 6)))
+    assert result.n_clusters == 4 and len(result.segments) == 4
+    assert set(result.bic) == {2, 3, 4, 5, 6} and min(result.bic, key=result.bic.get) == 4
+    assert "chosen by BIC" in result.notes[0]
+
+
+def test_automatic_k_needs_the_mixture():
+    channels, _ = phantom_channels()
+    with pytest.raises(UserInputError, match="Gaussian mixture"):
+        segment_channels(channels, SegmentationOptions(method="kmeans", auto_clusters=(2, 5)))
+
+
+def test_bias_correction_recovers_tissues_split_by_a_bias_field():
+    rng = np.random.default_rng(0)
+    shape = (64, 64, 40)
+    i, j, k = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+    brain = i**2 + j**2 + k**2 < 0.8
+    tissue = brain & (np.sin(6 * i) * np.cos(5 * j) > 0)
+    image = (np.where(tissue, 1.0, 0.7) * np.exp(0.35 * (i + j)) + rng.normal(0, 0.04, shape)) * brain
+    channels = [Channel("t1", image.astype(np.float32), Grid(shape, np.eye(4)))]
+    plain = segment_channels(channels, SegmentationOptions(n_clusters=2))
+    corrected = segment_channels(channels, SegmentationOptions(n_clusters=2, bias_correction=True))
+    assert dice(plain.labels == 2, tissue) < 0.8
+    assert dice(corrected.labels == 2, tissue) > 0.98
+    np.testing.assert_array_equal(channels[0].data, image.astype(np.float32))
+
+
+@pytest.mark.parametrize("options", [{"denoise": "curvature"}, {"denoise": "median"}, {"denoise": "gaussian"}])
+def test_denoising_options_keep_the_inputs_and_the_answer(options):
+    channels, truth = phantom_channels(noise=25.0, shape=(64, 60, 24))
+    before = [c.data.copy() for c in channels]
+    result = segment_channels(channels, SegmentationOptions(**options))
+    assert min(dice(result.labels == c, truth == c) for c in (1, 2, 3)) > 0.93
+    for channel, original in zip(channels, before):
+        np.testing.assert_array_equal(channel.data, original)
+
+
+def test_lesion_is_found_and_becomes_its_own_segment():
+    channels, brain, tumour = tumour_phantom()
+    result = segment_channels(channels, SegmentationOptions(n_clusters=4, mrf_beta=1.0, lesion=True), mask=brain)
+    assert dice(result.lesion, tumour) > 0.85
+    lesion = result.segments[-1]
+    assert (lesion.name, lesion.label) == ("Lesion", 5)
+    np.testing.assert_array_equal(result.labels == 5, result.lesion)
+    row = result.statistics[-1]
+    assert row["segment"] == "Lesion" and row["volume_ml"] == pytest.approx(np.count_nonzero(result.lesion) / 1000)
+    assert sum(r["voxels"] for r in result.statistics) == np.count_nonzero(brain)
+
+
+def test_lesion_needs_named_modalities():
+    channels, brain, _ = tumour_phantom()
+    unnamed = [Channel(f"input{n}", c.data, c.grid) for n, c in enumerate(channels)]
+    with pytest.raises((UserInputError, ValueError), match="flair|FLAIR"):
+        segment_channels(unnamed, SegmentationOptions(lesion=True), mask=brain)
+
+
+def test_cli_lesion_output_and_evaluate(tmp_path, capsys):
+    channels, brain, tumour = tumour_phantom(seed=1)
+    paths = [save_nifti(c.data, tmp_path / f"{c.name}.nii.gz", np.eye(4)) for c in channels]
+    mask = save_nifti(brain.astype(np.uint8), tmp_path / "brain.nii.gz", np.eye(4))
+    reference = save_nifti(tumour.astype(np.uint8) * 2, tmp_path / "reference.nii.gz", np.eye(4))
+    out = tmp_path / "out"
+    assert main(["run", *map(str, paths), "--names", "flair", "t1c", "--mask", str(mask), "--lesion", "-k", "4",
+                 "--mrf-beta", "1", "--no-report", "-q", "--output-dir", str(out)]) == 0
+    lesion = np.asarray(nib.load(str(out / "lesion.nii.gz")).dataobj)
+    assert set(np.unique(lesion)) == {0, 1}
+    assert "Lesion" in (out / "statistics.csv").read_text()
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "lesion.nii.gz"), str(reference)]) == 0
+    printed = dict(line.split(": ") for line in capsys.readouterr().out.splitlines())
+    assert float(printed["dice"]) > 0.85
+    assert set(printed) >= {"dice", "jaccard", "volume_difference_ml", "hausdorff95_mm"}
+    assert main(["evaluate", str(out / "lesion.nii.gz"), str(reference), "--ref-label", "1"]) == 0
+    assert float(dict(line.split(": ") for line in capsys.readouterr().out.splitlines())["dice"]) == 0.0
+
+
+def test_cli_auto_k_reports_the_choice(tmp_path, capsys):
+    channels, _ = phantom_channels(n_classes=4, noise=5.0)
+    paths = [save_nifti(c.data, tmp_path / f"{c.name}.nii.gz") for c in channels]
+    assert main(["run", *map(str, paths), "-k", "auto", "--no-report", "--output-dir", str(tmp_path / "o")]) == 0
+    assert "k = 4 chosen by BIC" in capsys.readouterr().err
