@@ -18,7 +18,7 @@ from .errors import UserInputError
 from .features import SCALINGS
 from .mrf import NEIGHBOURHOODS
 from .preprocessing import DENOISE_METHODS
-from .pipeline import SegmentationOptions, SegmentationResult
+from .pipeline import LESION_PRESET, SegmentationOptions, SegmentationResult
 from .runner import RunRequest, run_to_directory
 
 PROGRAM = "unsupervised-segment"
@@ -65,8 +65,9 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
     """The options shared by every command that segments."""
     defaults = SegmentationOptions()
     parser.add_argument("--method", choices=METHODS, default=defaults.method, help="clustering method (default: %(default)s)")
-    parser.add_argument("-k", "--clusters", type=clusters_argument, default=defaults.n_clusters, metavar="N|auto",
-                        help="number of clusters, or auto: the lowest BIC in --k-range (GMM) (default: %(default)s)")
+    parser.add_argument("-k", "--clusters", type=clusters_argument, metavar="N|auto",
+                        help=f"number of clusters, or auto: the lowest BIC in --k-range (GMM) "
+                             f"(default: {defaults.n_clusters}; auto with --lesion)")
     parser.add_argument("--k-range", type=int, nargs=2, default=(2, 6), metavar=("MIN", "MAX"),
                         help="numbers of clusters tried by -k auto (default: 2 6)")
     parser.add_argument("--mask", default=defaults.mask, metavar="nonzero|otsu|none|PATH",
@@ -81,8 +82,9 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bias-correction", action="store_true", help="remove each input's bias field (N4) before clustering")
     parser.add_argument("--denoise", choices=("none", *DENOISE_METHODS), default=defaults.denoise,
                         help="denoise each input before clustering (default: %(default)s)")
-    parser.add_argument("--mrf-beta", type=float, default=defaults.mrf_beta, metavar="BETA",
-                        help="strength of the spatial (Potts MRF) prior; 0 = voxel by voxel (default: %(default)s)")
+    parser.add_argument("--mrf-beta", type=float, metavar="BETA",
+                        help=f"strength of the spatial (Potts MRF) prior; 0 = voxel by voxel "
+                             f"(default: {defaults.mrf_beta:g}; {LESION_PRESET['mrf_beta']:g} with --lesion)")
     parser.add_argument("--mrf-neighbourhood", type=int, choices=NEIGHBOURHOODS, default=defaults.mrf_neighbourhood,
                         help="MRF neighbours per voxel (default: %(default)s)")
     parser.add_argument("--lesion", action="store_true",
@@ -112,12 +114,14 @@ def clusters_argument(value: str) -> int | str:
 
 
 def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
-    """RunRequest from parsed command-line arguments."""
+    """RunRequest from parsed command-line arguments (with --lesion, its preset fills what is not given)."""
+    preset = LESION_PRESET if arguments.lesion else {}
+    clusters = arguments.clusters if arguments.clusters is not None else preset.get("clusters", SegmentationOptions.n_clusters)
     return RunRequest(
         options=SegmentationOptions(
             method=arguments.method,
-            n_clusters=SegmentationOptions.n_clusters if arguments.clusters == "auto" else arguments.clusters,
-            auto_clusters=tuple(arguments.k_range) if arguments.clusters == "auto" else None,
+            n_clusters=clusters if isinstance(clusters, int) else SegmentationOptions.n_clusters,
+            auto_clusters=tuple(arguments.k_range) if clusters == "auto" else None,
             mask=arguments.mask,
             scaling=arguments.scaling,
             covariance_type=arguments.covariance,
@@ -126,7 +130,7 @@ def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
             posteriors=arguments.posteriors,
             bias_correction=arguments.bias_correction,
             denoise=arguments.denoise,
-            mrf_beta=arguments.mrf_beta,
+            mrf_beta=arguments.mrf_beta if arguments.mrf_beta is not None else preset.get("mrf_beta", 0.0),
             mrf_neighbourhood=arguments.mrf_neighbourhood,
             lesion=arguments.lesion,
         ),

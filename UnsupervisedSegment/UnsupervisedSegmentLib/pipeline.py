@@ -26,6 +26,11 @@ from .volume import Channel, Grid
 Progress = Callable[[str], None]
 
 
+#: What lesion finding uses unless told otherwise: k by BIC (2..6) and the MRF prior with the
+#: textbook Potts weight 1. Three clusters merge oedema with tissue; see the lesion rule's limits.
+LESION_PRESET: dict[str, object] = {"clusters": "auto", "mrf_beta": 1.0}
+
+
 @dataclass(frozen=True)
 class SegmentationOptions:
     """What to cluster and how; the defaults follow the lesson (GMM, k=3, non-zero mask).
