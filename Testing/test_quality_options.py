@@ -11,7 +11,7 @@ from UnsupervisedSegmentLib.errors import UserInputError
 from UnsupervisedSegmentLib.pipeline import SegmentationOptions, segment_channels
 from UnsupervisedSegmentLib.volume import Channel, Grid
 
-from conftest import dice, phantom_channels, save_nifti
+from conftest import ROOT, dice, phantom_channels, save_nifti
 
 
 def tumour_phantom(seed: int = 0, noise: float = 0.1):
@@ -129,3 +129,18 @@ def test_cli_auto_k_reports_the_choice(tmp_path, capsys):
     paths = [save_nifti(c.data, tmp_path / f"{c.name}.nii.gz") for c in channels]
     assert main(["run", *map(str, paths), "-k", "auto", "--no-report", "--output-dir", str(tmp_path / "o")]) == 0
     assert "k = 4 chosen by BIC" in capsys.readouterr().err
+
+
+BRATS_CASE = ROOT.parent / "shared" / "data" / "brats2013-dev-case"
+
+
+@pytest.mark.skipif(not BRATS_CASE.is_dir(), reason="the BRATS 2013 development case is not beside the project (../shared)")
+def test_brats_dev_case_whole_tumour_dice_with_defaults(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", str(BRATS_CASE / "Flair_subtrMeanDivStd.nii.gz"), str(BRATS_CASE / "T1c_subtrMeanDivStd.nii.gz"),
+                 "--names", "flair", "t1c", "--mask", str(BRATS_CASE / "brainmask.nii.gz"), "--lesion", "--no-report", "-q",
+                 "--output-dir", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "lesion.nii.gz"), str(BRATS_CASE / "OTMultiClass.nii.gz")]) == 0
+    measures = dict(line.split(": ") for line in capsys.readouterr().out.splitlines())
+    assert float(measures["dice"]) >= 0.80, measures
