@@ -14,7 +14,7 @@ slicer = pytest.importorskip("slicer")
 from UnsupervisedSegmentLib import mrml_logic  # noqa: E402
 from UnsupervisedSegmentLib.errors import UserInputError  # noqa: E402
 from UnsupervisedSegmentLib.headless import HeadlessSlicer  # noqa: E402
-from UnsupervisedSegmentLib.palette import segment_color, segment_name  # noqa: E402
+from UnsupervisedSegmentLib.palette import LESION_COLOR, LESION_NAME, segment_color, segment_name  # noqa: E402
 from UnsupervisedSegmentLib.pipeline import SegmentationOptions  # noqa: E402
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "Resources" / "SampleData"
@@ -261,3 +261,79 @@ def test_transformed_first_input(app, phantom_inputs):
     assert output.segmentation_node.GetTransformNodeID() == transform.GetID()
     assert np.allclose(output.result.grid.affine[:3, 3], shift[:3, 3])
     assert exported_counts(app, output.segmentation_node, phantom_inputs[0])["Segment_2"] == 8 * 8 * 4
+
+
+@pytest.fixture
+def tumour_inputs(app):
+    """Volumes named as Slicer shows them, "flair" and "t1c": the lesion cube is bright on both."""
+    return [
+        add_volume(app, "flair", phantom((0, 60, 140), 1), phantom_affine()),
+        add_volume(app, "t1c", phantom((0, 40, 80), 2), phantom_affine()),
+    ]
+
+
+def test_lesion_segment_named_coloured_and_in_the_table(app, tumour_inputs):
+    output = run(app, tumour_inputs, SegmentationOptions(n_clusters=2, seed=7, lesion=True))
+    segmentation = output.segmentation_node.GetSegmentation()
+    assert [segmentation.GetNthSegment(i).GetName() for i in range(3)] == ["Cluster 1", "Cluster 2", LESION_NAME]
+    lesion = segmentation.GetSegment("Segment_3")
+    assert lesion.GetColor() == pytest.approx(LESION_COLOR) and lesion.GetLabelValue() == 3
+    truth = np.zeros((40, 36, 12), bool)
+    truth[LESION] = True
+    np.testing.assert_array_equal(output.result.lesion, truth)
+    # the lesion's voxels left cluster 2, which is the lesion cube here
+    assert exported_counts(app, output.segmentation_node, tumour_inputs[0]) == {
+        "Segment_1": 32 * 28 * 8 - 8 * 8 * 4, "Segment_2": 0, "Segment_3": 8 * 8 * 4}
+    rows = table_rows(output.table_node)
+    assert [row["Segment"] for row in rows] == ["Cluster 1", "Cluster 2", LESION_NAME]
+    assert int(rows[2]["Voxel count"]) == 8 * 8 * 4
+    assert float(rows[2]["Mean flair"]) == pytest.approx(140, abs=0.5)
+    assert any(note.startswith("lesion: Evidence channels: flair as flair, t1c as t1c") for note in output.result.notes)
+
+
+def test_rerun_with_and_without_lesion_replaces_segments(app, tumour_inputs):
+    with_lesion = SegmentationOptions(n_clusters=2, seed=7, lesion=True)
+    first = run(app, tumour_inputs, with_lesion)
+    nodes = app.scene.GetNumberOfNodes()
+    outputs = {"segmentation_node": first.segmentation_node, "table_node": first.table_node}
+    second = run(app, tumour_inputs, TWO_CLUSTERS, **outputs)
+    segmentation = second.segmentation_node.GetSegmentation()
+    assert [segmentation.GetNthSegment(i).GetName() for i in range(2)] == ["Cluster 1", "Cluster 2"]
+    assert segmentation.GetNumberOfSegments() == 2 and second.table_node.GetNumberOfRows() == 2
+    assert exported_counts(app, second.segmentation_node, tumour_inputs[0])["Segment_2"] == 8 * 8 * 4
+    third = run(app, tumour_inputs, with_lesion, **outputs)
+    assert third.segmentation_node.GetSegmentation().GetNumberOfSegments() == 3 and third.table_node.GetNumberOfRows() == 3
+    assert app.scene.GetNumberOfNodes() == nodes
+
+
+def test_lesion_without_named_inputs_is_refused(app, phantom_inputs):
+    phantom_inputs[1].SetName("pd")
+    with pytest.raises(ValueError, match="named e.g. 'flair'"):
+        run(app, phantom_inputs, SegmentationOptions(n_clusters=2, lesion=True))
+
+
+def test_mrf_option_passes_through(app):
+    """On a noisy phantom the MRF prior removes the speckle that voxel-wise labels leave."""
+    clean = phantom((0, 40, 80), 1)
+    noise = np.random.default_rng(3).normal(0, 12, clean.shape)
+    volume = add_volume(app, "t1", np.where(clean > 0, np.maximum(clean + noise, 1), 0).astype(np.float32), phantom_affine())
+    truth = np.zeros((40, 36, 12), np.uint8)
+    truth[TISSUE] = 1
+    truth[LESION] = 2
+    progress = []
+    plain = run(app, [volume]).result.labels
+    smooth = run(app, [volume], SegmentationOptions(n_clusters=2, seed=7, mrf_beta=1.0, mrf_neighbourhood=26),
+                 progress=progress.append).result.labels
+    assert any("MRF, beta=1, 26-neighbourhood" in message for message in progress)
+    assert np.count_nonzero(smooth != truth) < np.count_nonzero(plain != truth) / 10
+
+
+def test_automatic_number_of_clusters(app):
+    tissues = phantom((0, 40, 120), 1)
+    tissues[4:12, 4:32, 2:10] += 40  # a slab of the tissue, apart from the lesion, brighter: three classes
+    volume = add_volume(app, "t1", tissues, phantom_affine())
+    output = run(app, [volume], SegmentationOptions(auto_clusters=(2, 5), seed=7))
+    assert output.result.n_clusters == 3 and set(output.result.bic) == {2, 3, 4, 5}
+    assert output.segmentation_node.GetSegmentation().GetNumberOfSegments() == 3
+    assert output.table_node.GetNumberOfRows() == 3
+    assert output.result.notes[0] == "k = 3 chosen by BIC among [2, 3, 4, 5]"

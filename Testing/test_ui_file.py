@@ -13,7 +13,10 @@ MODULE_DIR = Path(__file__).resolve().parents[1] / "UnsupervisedSegment"
 UI_FILE = MODULE_DIR / "Resources" / "UI" / "UnsupervisedSegment.ui"
 MODULE_FILE = MODULE_DIR / "UnsupervisedSegment.py"
 #: Widget classes that Qt itself provides; any other class must be declared as a custom widget.
-QT_CLASSES = {"QWidget", "QLabel", "QComboBox", "QSpinBox", "QPushButton", "QFormLayout", "QVBoxLayout", "QTableView"}
+QT_CLASSES = {
+    "QWidget", "QLabel", "QComboBox", "QSpinBox", "QDoubleSpinBox", "QCheckBox", "QPushButton", "QFormLayout",
+    "QVBoxLayout", "QTableView",
+}
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +77,15 @@ def test_mrml_widgets_receive_the_scene(ui, widgets):
     }
     mrml = {name for name, cls in widgets.items() if cls.startswith("qMRML") and cls != "qMRMLWidget"}
     assert receivers == mrml
+
+
+def test_every_option_has_a_tooltip(ui):
+    bound = [w for w in ui.iter("widget") if w.find("property[@name='SlicerParameterName']") is not None]
+    missing = [w.get("name") for w in bound if not (w.findtext("property[@name='toolTip']/string") or "").strip()]
+    assert not missing, f"options without a tooltip: {missing}"
+
+
+def test_lesion_tooltip_explains_the_naming(ui):
+    widget = next(w for w in ui.iter("widget") if w.get("name") == "findLesionCheckBox")
+    tooltip = widget.findtext("property[@name='toolTip']/string")
+    assert all(name in tooltip for name in ("flair", "t2", "t1c", "Lesion"))

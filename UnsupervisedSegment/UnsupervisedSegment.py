@@ -116,6 +116,36 @@ class CovarianceType(enum.Enum):
         }[self]
 
 
+class Denoise(enum.Enum):
+    """Denoising of every input before clustering."""
+
+    NoDenoising = "none"
+    Curvature = "curvature"
+    Median = "median"
+    Gaussian = "gaussian"
+
+    def label(self) -> str:
+        return {
+            Denoise.NoDenoising: _("None"),
+            Denoise.Curvature: _("Curvature flow (edge preserving)"),
+            Denoise.Median: _("Median (3x3x3 voxels)"),
+            Denoise.Gaussian: _("Gaussian (1 mm)"),
+        }[self]
+
+
+class Neighbourhood(enum.Enum):
+    """Voxels that count as neighbours in the spatial (MRF) prior."""
+
+    Faces = 6
+    All = 26
+
+    def label(self) -> str:
+        return {
+            Neighbourhood.Faces: _("6 (faces)"),
+            Neighbourhood.All: _("26 (faces, edges and corners)"),
+        }[self]
+
+
 @parameterNodeWrapper
 class UnsupervisedSegmentParameterNode:
     """The module's choices, saved with the scene."""
@@ -126,9 +156,17 @@ class UnsupervisedSegmentParameterNode:
     maskSegmentID: str = ""
     method: Method = Method.GMM
     numberOfClusters: Annotated[int, WithinRange(2, 20)] = 3
+    automaticClusters: bool = False
+    minimumClusters: Annotated[int, WithinRange(2, 20)] = 2
+    maximumClusters: Annotated[int, WithinRange(2, 20)] = 6
     scaling: Scaling = Scaling.NoScaling
     covarianceType: CovarianceType = CovarianceType.Full
     seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 123
+    biasCorrection: bool = False
+    denoise: Denoise = Denoise.NoDenoising
+    mrfBeta: Annotated[float, WithinRange(0.0, 5.0)] = 0.0
+    mrfNeighbourhood: Neighbourhood = Neighbourhood.Faces
+    findLesion: bool = False
     outputSegmentation: vtkMRMLSegmentationNode
     outputTable: vtkMRMLTableNode
 
@@ -216,6 +254,12 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui.maskSegmentSelector.blockSignals(wasBlocked)
         self.ui.maskSegmentSelector.enabled = parameters.maskSource == MaskSource.Segment
         self.ui.covarianceTypeComboBox.enabled = parameters.method == Method.GMM
+        self.ui.automaticClustersCheckBox.enabled = parameters.method == Method.GMM
+        automatic = self.logic.usesAutomaticClusters(parameters)
+        self.ui.numberOfClustersSpinBox.enabled = not automatic
+        self.ui.minimumClustersSpinBox.enabled = automatic
+        self.ui.maximumClustersSpinBox.enabled = automatic
+        self.ui.mrfNeighbourhoodComboBox.enabled = parameters.mrfBeta > 0
 
         problem, notes = self.logic.checkInputs(parameters)
         self.ui.inputNotesLabel.text = "\n".join(notes)
@@ -264,8 +308,7 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         applicationLogic.PropagateTableSelection()
         layoutManager.threeDWidget(0).threeDView().resetFocalPoint()
         self.ui.statisticsTableView.setMRMLTableNode(output.table_node)
-        notes = output.messages or [_("Done: {count} segments.").format(count=len(output.result.segments))]
-        self.ui.resultLabel.text = "\n".join(notes)
+        self.ui.resultLabel.text = self.logic.resultText(output)
 
 
 #
@@ -310,10 +353,13 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
             raise RuntimeError(_("scikit-learn is required: installation cancelled."))
         slicer.util.pip_install(REQUIREMENTS)
 
-    def checkInputs(self, parameters: UnsupervisedSegmentParameterNode) -> tuple[str, list[str]]:
-        """Why Apply cannot run yet ("" if it can) and notes on the inputs (resampling)."""
-        from UnsupervisedSegmentLib import grid, mrml_logic
+    @staticmethod
+    def usesAutomaticClusters(parameters: UnsupervisedSegmentParameterNode) -> bool:
+        """Whether the number of clusters is chosen by BIC (asked for, and the method is GMM)."""
+        return parameters.automaticClusters and parameters.method == Method.GMM
 
+    def checkInputs(self, parameters: UnsupervisedSegmentParameterNode) -> tuple[str, list[str]]:
+        """Why Apply cannot run yet ("" if it can) and notes on the inputs (resampling, lesion evidence)."""
         volumes = list(parameters.inputVolumes)
         if not volumes:
             return _("Select at least one input volume."), []
@@ -321,6 +367,30 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
             return _("An input volume has no voxels."), []
         if parameters.maskSource == MaskSource.Segment and not (parameters.maskSegmentation and parameters.maskSegmentID):
             return _("Select the segment to use as mask."), []
+        if self.usesAutomaticClusters(parameters) and parameters.minimumClusters > parameters.maximumClusters:
+            return _("The minimum number of clusters to try is larger than the maximum."), []
+        evidence = self.lesionEvidence(volumes)
+        if parameters.findLesion and not evidence:
+            return _("Lesion finding needs an input volume named like FLAIR, T2 or T1 post-contrast "
+                     "(for example flair, t2, t1c): rename one in the Data module."), []
+        problem, notes = self._gridProblemAndNotes(volumes)
+        if parameters.findLesion and not problem:
+            notes.append(_("Lesion finding uses {names}.").format(names=", ".join(evidence)))
+        return problem, notes
+
+    @staticmethod
+    def lesionEvidence(volumes) -> list[str]:
+        """The input volumes whose names give them a role in lesion finding (FLAIR, T2, T1c), with it."""
+        from UnsupervisedSegmentLib.lesion import EVIDENCE_ROLES, channel_role
+
+        roles = ((volume.GetName(), channel_role(volume.GetName())) for volume in volumes)
+        return [f"{name} ({role})" for name, role in roles if role in EVIDENCE_ROLES]
+
+    @staticmethod
+    def _gridProblemAndNotes(volumes) -> tuple[str, list[str]]:
+        """Refuse inputs that do not overlap the first one; note those that will be resampled."""
+        from UnsupervisedSegmentLib import grid, mrml_logic
+
         notes = []
         try:
             reference = mrml_logic.volume_grid(volumes[0])
@@ -337,21 +407,32 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
             return str(error), []
         return "", notes
 
-    def processParameterNode(self, parameters: UnsupervisedSegmentParameterNode, progress=None):
-        """Run :meth:`process` with the parameter node's choices; remember the output nodes in it."""
+    def segmentationOptions(self, parameters: UnsupervisedSegmentParameterNode):
+        """The engine's ``SegmentationOptions`` for the parameter node's choices."""
         from UnsupervisedSegmentLib.pipeline import SegmentationOptions
 
-        useSegment = parameters.maskSource == MaskSource.Segment
-        options = SegmentationOptions(
+        automatic = self.usesAutomaticClusters(parameters)
+        return SegmentationOptions(
             method=parameters.method.value,
             n_clusters=parameters.numberOfClusters,
-            mask="none" if useSegment else parameters.maskSource.value,
+            auto_clusters=(parameters.minimumClusters, parameters.maximumClusters) if automatic else None,
+            mask="none" if parameters.maskSource == MaskSource.Segment else parameters.maskSource.value,
             scaling=parameters.scaling.value,
             covariance_type=parameters.covarianceType.value,
             seed=parameters.seed,
+            bias_correction=parameters.biasCorrection,
+            denoise=parameters.denoise.value,
+            mrf_beta=parameters.mrfBeta,
+            mrf_neighbourhood=parameters.mrfNeighbourhood.value,
+            lesion=parameters.findLesion,
         )
+
+    def processParameterNode(self, parameters: UnsupervisedSegmentParameterNode, progress=None):
+        """Run :meth:`process` with the parameter node's choices; remember the output nodes in it."""
+        useSegment = parameters.maskSource == MaskSource.Segment
         output = self.process(
-            list(parameters.inputVolumes), options, parameters.outputSegmentation, parameters.outputTable,
+            list(parameters.inputVolumes), self.segmentationOptions(parameters),
+            parameters.outputSegmentation, parameters.outputTable,
             (parameters.maskSegmentation, parameters.maskSegmentID) if useSegment else None, progress,
         )
         with slicer.util.NodeModify(parameters):
@@ -375,9 +456,19 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
             inputVolumes, options or SegmentationOptions(), self.scene, self.segmentationsLogic,
             outputSegmentation, outputTable, maskSegment, progress or logging.info,
         )
-        for message in output.messages:
+        for message in output.messages + output.result.notes:
             logging.info(message)
         return output
+
+    @staticmethod
+    def resultText(output) -> str:
+        """What the run tells the user: the segments made, then warnings and notes (k chosen, lesion decision)."""
+        result = output.result
+        if result.lesion is None:
+            summary = _("Done: {count} segments.")
+        else:
+            summary = _("Done: {count} segments; the last one is the lesion found automatically.")
+        return "\n".join([summary.format(count=len(result.segments)), *output.messages, *result.notes])
 
     @staticmethod
     def segmentStatisticsVolumesCm3(segmentationNode) -> dict[str, float]:
@@ -422,6 +513,7 @@ class UnsupervisedSegmentTest(ScriptedLoadableModuleTest):
             self.test_DifferentGridResampled,
             self.test_NonOverlappingRefused,
             self.test_SegmentStatisticsAgree,
+            self.test_LesionSegment,
         ):
             self.setUp()
             test()
@@ -544,4 +636,27 @@ class UnsupervisedSegmentTest(ScriptedLoadableModuleTest):
         volumes = UnsupervisedSegmentLogic.segmentStatisticsVolumesCm3(output.segmentation_node)
         for row in output.result.statistics:
             self.assertAlmostEqual(volumes[segment_id(row["label"])], row["volume_ml"], places=4)
+        self.delayDisplay("Test passed")
+
+    def test_LesionSegment(self):
+        self.delayDisplay("Automatic lesion finding adds a yellow Lesion segment and its table row")
+        from UnsupervisedSegmentLib.palette import LESION_COLOR, LESION_NAME
+        from UnsupervisedSegmentLib.pipeline import SegmentationOptions
+
+        flair = self._phantom("flair", (0.0, 60.0, 140.0))
+        t1c = self._phantom("t1c", (0.0, 40.0, 80.0))
+        options = SegmentationOptions(method="gmm", n_clusters=2, mask="nonzero", seed=7, lesion=True)
+        output = UnsupervisedSegmentLogic().process([flair, t1c], options)
+        segmentation = output.segmentation_node.GetSegmentation()
+        self.assertEqual([segmentation.GetNthSegment(i).GetName() for i in range(3)], ["Cluster 1", "Cluster 2", LESION_NAME])
+        for component, expected in zip(segmentation.GetSegment("Segment_3").GetColor(), LESION_COLOR):
+            self.assertAlmostEqual(component, expected, places=5)
+        tissue, lesion = self._expectedVoxels()
+        counts = self._segmentVoxelCounts(output.segmentation_node, flair)
+        self.assertEqual(counts, {"Segment_1": tissue, "Segment_2": 0, "Segment_3": lesion})
+        self.assertEqual(output.table_node.GetCellText(2, 0), LESION_NAME)
+        self.assertEqual(int(output.table_node.GetCellText(2, 2)), lesion)
+        text = UnsupervisedSegmentLogic.resultText(output)
+        self.assertIn("the last one is the lesion found automatically", text)
+        self.assertIn("Evidence channels: flair as flair, t1c as t1c", text)
         self.delayDisplay("Test passed")
