@@ -148,7 +148,10 @@ def segment_channels(
     lesion = None
     if options.lesion:
         report("finding the lesion")
-        found = find_lesion(labels, voxel_mask, {c.name: c.data for c in clustered}, grid.spacing)
+        try:
+            found = find_lesion(labels, voxel_mask, {c.name: c.data for c in clustered}, grid.spacing)
+        except ValueError as error:  # the inputs' names say nothing of their modality
+            raise UserInputError(str(error)) from None
         lesion = found.mask
         notes.append(f"lesion: {found.description}")
         labels[lesion] = n_clusters + 1
