@@ -19,6 +19,7 @@ from vtk.util import numpy_support
 
 from .errors import UserInputError
 from .grid import align_channels
+from .palette import segment_id
 from .statistics import statistics_columns
 from .volume import Channel, Grid
 
@@ -46,11 +47,6 @@ class MRMLSegmentationOutput:
     table_node: slicer.vtkMRMLTableNode
     result: SegmentationResult
     messages: list[str] = field(default_factory=list)
-
-
-def segment_id(label: int) -> str:
-    """Stable segment ID of cluster ``label`` (the same as in the engine's ``.seg.nrrd`` files)."""
-    return f"Segment_{label}"
 
 
 def matrix_to_array(matrix: vtk.vtkMatrix4x4) -> np.ndarray:

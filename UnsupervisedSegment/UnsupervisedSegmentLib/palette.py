@@ -17,6 +17,11 @@ SEGMENT_COLORS: tuple[tuple[float, float, float], ...] = (
 )
 
 
+def segment_id(label: int) -> str:
+    """Stable segment ID of ``label``, the same in ``.seg.nrrd`` files and Slicer segmentation nodes."""
+    return f"Segment_{label}"
+
+
 def segment_name(label: int) -> str:
     """Name of the segment holding cluster ``label``."""
     return f"Cluster {label}"
