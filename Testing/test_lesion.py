@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from sklearn.mixture import GaussianMixture
 
-from UnsupervisedSegmentLib.lesion import channel_role, find_lesion
+from UnsupervisedSegmentLib.lesion import channel_role, fill_enclosed_holes, find_lesion
 from UnsupervisedSegmentLib.metrics import dice
 
 SPACING = (1.0, 1.0, 1.0)
@@ -124,3 +125,15 @@ def test_bad_parameters_raise_value_errors():
         find_lesion(truth, mask, channels, SPACING, min_component_fraction=2)
     with pytest.raises(ValueError, match="empty"):
         find_lesion(truth, np.zeros_like(mask), channels, SPACING)
+    channels["T2_FLAIR"][20, 30, 20] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        find_lesion(truth, mask, channels, SPACING)
+
+
+def test_holes_open_out_of_plane_are_filled_across_the_coarsest_axis():
+    grid = np.indices((20, 20, 10))
+    radius = np.hypot(grid[0] - 10, grid[1] - 10)
+    tube = (radius >= 4) & (radius < 6)  # a shell open at both ends of the last axis
+    assert not ndimage.binary_fill_holes(tube)[10, 10].any()
+    assert fill_enclosed_holes(tube, (1.0, 1.0, 3.0))[radius < 6].all()
+    assert not fill_enclosed_holes(tube, (3.0, 1.0, 1.0))[10, 10].any()

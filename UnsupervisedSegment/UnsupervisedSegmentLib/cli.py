@@ -67,7 +67,7 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=METHODS, default=defaults.method, help="clustering method (default: %(default)s)")
     parser.add_argument("-k", "--clusters", type=clusters_argument, metavar="N|auto",
                         help=f"number of clusters, or auto: the lowest BIC in --k-range (GMM) "
-                             f"(default: {defaults.n_clusters}; auto with --lesion)")
+                             f"(default: {defaults.n_clusters}; {LESION_PRESET['clusters']} with --lesion)")
     parser.add_argument("--k-range", type=int, nargs=2, default=(2, 6), metavar=("MIN", "MAX"),
                         help="numbers of clusters tried by -k auto (default: 2 6)")
     parser.add_argument("--mask", default=defaults.mask, metavar="nonzero|otsu|none|PATH",

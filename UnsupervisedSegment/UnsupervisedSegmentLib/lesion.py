@@ -12,19 +12,21 @@ The rule
    Without any flair, t2 or t1c channel the rule refuses with a ``ValueError``.
 2. **Reference.** For every evidence channel, the brain's intensity distribution is summarised
    robustly over the whole mask: its median and its robust standard deviation
-   (1.4826 × median absolute deviation). These barely move with the lesion (a lesion of up to a
-   quarter of the brain), do not depend on the number of clusters, and work for raw, normalised
-   or z-scored intensities alike.
+   (1.4826 × median absolute deviation). Both shift little as long as the lesion is a minority
+   of the mask, do not depend on the number of clusters or on which tissue happens to be the
+   largest cluster, and work for raw, normalised or z-scored intensities alike.
 3. **Selecting clusters.** A cluster's score on a channel is (its mean − the brain median) /
    the robust SD. *All* clusters scoring at least ``z_threshold`` (default 2) on at least one
    evidence channel are lesion clusters: oedema/tumour via FLAIR or T2, enhancing tumour via
    T1c. The largest cluster is taken to be normal tissue and is never selected. With the
    default, normal grey and white matter score within about ±1, lesion clusters 3 or more.
-4. **Cleaning.** The union of the lesion clusters gets its enclosed holes filled in 3D (a
-   necrotic core, dark on FLAIR and T1c, is part of the whole tumour when the rim encloses it),
-   then 26-connected components are kept when they are at least ``min_component_ml`` (default
-   0.5 mL, a sphere of about 1 cm) and at least ``min_component_fraction`` (default 0.1) of
-   the largest component's volume.
+4. **Cleaning.** The union of the lesion clusters gets its enclosed holes filled, first in 3D,
+   then in 2D within each slice across the axis of coarsest spacing (the last axis when the
+   voxels are isotropic): a necrotic core, dark on FLAIR and T1c, belongs to the whole tumour
+   when the rim encloses it, even if the core opens out of plane. Then 26-connected components
+   are kept when they are at least ``min_component_ml`` (default 0.5 mL, a sphere of about
+   1 cm) and at least ``min_component_fraction`` (default 0.1) of the largest component's
+   volume.
 
 Limits
 ------
@@ -33,13 +35,18 @@ Limits
   tissue (residual scalp, fat or dura from an imperfect brain mask, vessels and choroid plexus
   on T1c, periventricular white-matter disease or CSF-flow artefacts on FLAIR) is found
   when it forms a large enough component.
-- It only chooses among the clusters it is given: with too few clusters (e.g. 3) the lesion
-  shares a cluster with normal tissue and the result is poor; 5 to 6 clusters (CSF, grey and
-  white matter, oedema, enhancing tumour, necrosis) and the MRF prior work much better.
+- It only chooses among the clusters it is given: with too few clusters (e.g. 3) a small
+  lesion shares a cluster with normal tissue and is missed or diluted. Recommended: 6 clusters
+  (CSF, grey matter, white matter, oedema, enhancing tumour, necrosis) with the MRF prior
+  (beta 1); see bench/quality/results.md.
 - The relative size filter keeps one dominant lesion and its large satellites; small separate
   foci (multiple metastases, multiple sclerosis) need ``min_component_fraction=0``.
+- Hole filling also fills normal tissue or CSF that the lesion encloses in a slice.
 - Without T1c, enhancing tumour is found only where it is also bright on FLAIR/T2; with T1c
   alone, oedema is missed.
+- The reference assumes the mask is (mostly) brain: a mask with much background, skull or
+  scalp shifts the median and the robust SD.
+- Names are matched by substring: a T1-weighted FLAIR named ``t1_flair`` counts as FLAIR.
 """
 
 from __future__ import annotations
@@ -100,14 +107,24 @@ def cluster_scores(
         if channel_role(name) not in EVIDENCE_ROLES:
             continue
         values = np.asarray(data, dtype=np.float64)[mask]
+        if not np.isfinite(values).all():
+            raise ValueError(f"channel {name!r} has NaN or infinite values inside the mask")
         median, scale = _robust_location_scale(values)
         if not scale > 0:
             notes.append(f"{name} is constant inside the mask and was ignored")
             continue
         sums = np.bincount(np.searchsorted(clusters, inside), weights=values, minlength=len(clusters))
         for cluster, total, count in zip(clusters, sums, counts):
-            scores[int(cluster)][name] = (total / count - median) / scale
+            scores[int(cluster)][name] = float((total / count - median) / scale)
     return scores, dict(zip(clusters.tolist(), counts.tolist())), notes
+
+
+def fill_enclosed_holes(candidate: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """Holes filled in 3D, then in 2D within each slice across the axis of coarsest spacing."""
+    filled = ndimage.binary_fill_holes(candidate)
+    axis = len(spacing) - 1 - int(np.argmax(np.asarray(spacing)[::-1]))  # ties: the last axis
+    slices = [ndimage.binary_fill_holes(plane) for plane in np.moveaxis(filled, axis, 0)]
+    return np.moveaxis(np.stack(slices), 0, axis)
 
 
 def clean_components(
@@ -119,7 +136,7 @@ def clean_components(
     fill_holes: bool = True,
 ) -> np.ndarray:
     """Fill enclosed holes, then keep 26-connected components large enough in absolute and relative size."""
-    lesion = ndimage.binary_fill_holes(candidate) & mask if fill_holes else candidate & mask
+    lesion = fill_enclosed_holes(candidate, spacing) & mask if fill_holes else candidate & mask
     components, n = ndimage.label(lesion, structure=np.ones((3, 3, 3), dtype=bool))
     if n == 0:
         return lesion

@@ -8,7 +8,8 @@ over the neighbours j of voxel i inside the mask (neighbours outside the mask ar
 The neighbour weights a_ij are 1 / distance (mm) to the neighbour, scaled so that they sum to 6
 for a voxel with all its neighbours; a given ``beta`` therefore means the same smoothing strength
 for the 6- and 26-neighbourhoods and for any voxel spacing (with isotropic voxels and 6 neighbours
-every weight is 1, the textbook Potts prior). Updates are synchronous (all voxels at once).
+every weight is 1, the textbook Potts prior; without ``spacing`` voxels count as isotropic).
+Updates are synchronous (all voxels at once).
 
 The mixture parameters are not re-estimated: this is the post-fit mean-field step of a hidden
 MRF, applied to a mixture fitted without spatial prior. ``beta=0`` returns the plain mixture
@@ -81,7 +82,7 @@ def neighbour_offsets(
     return list(zip(offsets, raw.tolist()))
 
 
-def neighbour_kernel(neighbourhood: int, spacing: Sequence[float] | None = None) -> np.ndarray:
+def _neighbour_kernel(neighbourhood: int, spacing: Sequence[float] | None = None) -> np.ndarray:
     """The 3×3×3 float32 kernel of neighbour weights (0 at the centre)."""
     kernel = np.zeros((3, 3, 3), dtype=np.float32)
     for (di, dj, dk), weight in neighbour_offsets(neighbourhood, spacing):
@@ -117,7 +118,7 @@ def regularise_posteriors(
         raise ValueError(f"beta must be a finite number >= 0, not {beta!r}")
     if int(iterations) != iterations or iterations < 0:
         raise ValueError(f"iterations must be an integer >= 0, not {iterations!r}")
-    kernel = neighbour_kernel(neighbourhood, spacing)
+    kernel = _neighbour_kernel(neighbourhood, spacing)
     n_classes = log_likelihood.shape[3]
     posteriors = np.zeros(log_likelihood.shape, dtype=np.float32)
     if not mask.any():

@@ -26,9 +26,10 @@ from .volume import Channel, Grid
 Progress = Callable[[str], None]
 
 
-#: What lesion finding uses unless told otherwise: k by BIC (2..6) and the MRF prior with the
-#: textbook Potts weight 1. Three clusters merge oedema with tissue; see the lesion rule's limits.
-LESION_PRESET: dict[str, object] = {"clusters": "auto", "mrf_beta": 1.0}
+#: What lesion finding uses unless told otherwise: six clusters (CSF, grey matter, white matter,
+#: oedema, enhancing tumour, necrosis) and the MRF prior with the textbook Potts weight 1.
+#: Three clusters merge oedema with tissue; see the lesion rule's limits.
+LESION_PRESET: dict[str, object] = {"clusters": 6, "mrf_beta": 1.0}
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,10 @@ def preprocess_channels(channels: Sequence[Channel], mask: np.ndarray, options: 
         data = channel.data
         if options.bias_correction:
             report(f"bias-field correction (N4) of {channel.name}")
-            data = correct_bias_field(data, mask, channel.grid.spacing)
+            try:
+                data = correct_bias_field(data, mask, channel.grid.spacing)
+            except ValueError as error:  # e.g. z-scored intensities, which N4 cannot model
+                raise UserInputError(f"input {channel.name!r}: {error}") from None
         if options.denoise != "none":
             report(f"denoising ({options.denoise}) {channel.name}")
             data = denoise(data, channel.grid.spacing, options.denoise)
