@@ -91,6 +91,19 @@ def test_quality_options_reach_the_engine():
         assert logic.segmentationOptions(chosen).auto_clusters is None
 
 
+def test_ticking_lesion_finding_applies_the_command_lines_preset():
+    from UnsupervisedSegmentLib.lesion import LESION_PRESET
+
+    with slicer_module() as module:
+        chosen = parameters(module, automaticClusters=True)
+        module.UnsupervisedSegmentLogic.applyLesionPreset(chosen)
+        assert (chosen.automaticClusters, chosen.numberOfClusters, chosen.mrfBeta) == (False, 6, 1.0)
+        assert LESION_PRESET == {"clusters": 6, "mrf_beta": 1.0}
+        kept = parameters(module, mrfBeta=0.5)
+        module.UnsupervisedSegmentLogic.applyLesionPreset(kept)
+        assert kept.mrfBeta == 0.5
+
+
 def test_apply_refusals_explain_lesion_naming_and_cluster_range():
     import slicer
 

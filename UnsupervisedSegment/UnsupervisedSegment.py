@@ -201,6 +201,7 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui.maskSegmentSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onMaskSegmentChanged)
         self.ui.maskSegmentSelector.connect("currentSegmentChanged(QString)", self.onMaskSegmentChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.findLesionCheckBox.connect("toggled(bool)", self.onFindLesionToggled)
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
@@ -277,6 +278,11 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
                 self._parameterNode.maskSegmentation = self.ui.maskSegmentSelector.currentNode()
                 self._parameterNode.maskSegmentID = self.ui.maskSegmentSelector.currentSegmentID() or ""
 
+    def onFindLesionToggled(self, checked: bool) -> None:
+        """Ticking lesion finding switches to the settings it works best with (as the command line does)."""
+        if checked and self._parameterNode:
+            self.logic.applyLesionPreset(self._parameterNode)
+
     def onApplyButton(self) -> None:
         """Install scikit-learn if needed, run the clustering and show the results."""
         with slicer.util.tryWithErrorDisplay(_("Unsupervised segmentation failed."), waitCursor=True):
@@ -352,6 +358,16 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
         ):
             raise RuntimeError(_("scikit-learn is required: installation cancelled."))
         slicer.util.pip_install(REQUIREMENTS)
+
+    @staticmethod
+    def applyLesionPreset(parameters: UnsupervisedSegmentParameterNode) -> None:
+        """Fixed k = 6 and the MRF prior (beta 1) unless an MRF strength is already chosen."""
+        from UnsupervisedSegmentLib.lesion import LESION_PRESET
+
+        parameters.automaticClusters = False
+        parameters.numberOfClusters = LESION_PRESET["clusters"]
+        if parameters.mrfBeta == 0:
+            parameters.mrfBeta = LESION_PRESET["mrf_beta"]
 
     @staticmethod
     def usesAutomaticClusters(parameters: UnsupervisedSegmentParameterNode) -> bool:

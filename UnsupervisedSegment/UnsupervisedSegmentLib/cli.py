@@ -18,7 +18,8 @@ from .errors import UserInputError
 from .features import SCALINGS
 from .mrf import NEIGHBOURHOODS
 from .preprocessing import DENOISE_METHODS
-from .pipeline import LESION_PRESET, SegmentationOptions, SegmentationResult
+from .lesion import LESION_PRESET
+from .pipeline import SegmentationOptions, SegmentationResult
 from .runner import RunRequest, run_to_directory
 
 PROGRAM = "unsupervised-segment"

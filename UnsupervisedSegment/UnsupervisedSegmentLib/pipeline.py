@@ -14,7 +14,7 @@ import numpy as np
 from .clustering import ClusterModel, make_backend
 from .errors import UserInputError
 from .features import feature_matrix, scale_features
-from .lesion import find_lesion
+from .lesion import LESION_PRESET, find_lesion
 from .masking import build_mask
 from .model_selection import select_n_clusters_bic
 from .mrf import regularise_posteriors
@@ -24,12 +24,6 @@ from .statistics import segment_statistics
 from .volume import Channel, Grid
 
 Progress = Callable[[str], None]
-
-
-#: What lesion finding uses unless told otherwise: six clusters (CSF, grey matter, white matter,
-#: oedema, enhancing tumour, necrosis) and the MRF prior with the textbook Potts weight 1.
-#: Three clusters merge oedema with tissue; see the lesion rule's limits.
-LESION_PRESET: dict[str, object] = {"clusters": 6, "mrf_beta": 1.0}
 
 
 @dataclass(frozen=True)
