@@ -98,6 +98,6 @@ def write_outputs(
     return [Path(directory) / name for name in names]
 
 
-def _squeeze_channels(volume):
+def _squeeze_channels(volume: np.ndarray) -> np.ndarray:
     """A one-channel (i, j, k, 1) volume as (i, j, k)."""
     return volume[..., 0] if volume.shape[-1] == 1 else volume

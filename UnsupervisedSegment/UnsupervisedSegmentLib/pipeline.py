@@ -125,17 +125,7 @@ def segment_channels(
     cluster_index = model.fit_predict(scaled)
     if not model.converged_:
         warnings.append(f"the {options.method} fit did not converge in {model.n_iter_} iterations")
-    posteriors = None
-    if options.mrf_beta > 0:
-        report(f"spatial regularisation (MRF, beta={options.mrf_beta:g}, {options.mrf_neighbourhood}-neighbourhood)")
-        log_likelihood = np.zeros(grid.shape + (n_clusters,), dtype=np.float32)
-        log_likelihood[voxel_mask] = model.class_log_likelihood(scaled)
-        posteriors = regularise_posteriors(log_likelihood, voxel_mask, options.mrf_beta, options.mrf_neighbourhood,
-                                           spacing=grid.spacing)
-        cluster_index = posteriors[voxel_mask].argmax(axis=1)
-    elif options.posteriors and options.method == "gmm":
-        posteriors = np.zeros(grid.shape + (n_clusters,), dtype=np.float32)
-        posteriors[voxel_mask] = model.predict_proba(scaled)
+    cluster_index, posteriors = spatial_posteriors(model, scaled, voxel_mask, grid, options, report, cluster_index)
     labels = np.zeros(grid.shape, dtype=np.uint8 if n_clusters < 254 else np.uint16)
     labels[voxel_mask] = cluster_index + 1
     segments = [Segment(label, segment_name(label), segment_color(label)) for label in range(1, n_clusters + 1)]
@@ -143,12 +133,8 @@ def segment_channels(
     lesion = None
     if options.lesion:
         report("finding the lesion")
-        try:
-            found = find_lesion(labels, voxel_mask, {c.name: c.data for c in clustered}, grid.spacing)
-        except ValueError as error:  # the inputs' names say nothing of their modality
-            raise UserInputError(str(error)) from None
-        lesion = found.mask
-        notes.append(f"lesion: {found.description}")
+        lesion, description = lesion_mask(labels, voxel_mask, clustered)
+        notes.append(f"lesion: {description}")
         labels[lesion] = n_clusters + 1
         segments.append(Segment(n_clusters + 1, LESION_NAME, LESION_COLOR))
     statistics = segment_statistics(labels, {s.label: s.name for s in segments}, channels, grid.voxel_volume_mm3)
@@ -169,6 +155,39 @@ def segment_channels(
         warnings=warnings,
         notes=notes,
     )
+
+
+def spatial_posteriors(
+    model: ClusterModel, scaled: np.ndarray, mask: np.ndarray, grid: Grid, options: SegmentationOptions,
+    report: Progress, cluster_index: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Cluster index of each masked voxel and the (I, J, K, k) posteriors, MRF-regularised when asked.
+
+    Without the MRF prior the fitted ``cluster_index`` stands, and posteriors are computed only
+    when requested (GMM); None otherwise.
+    """
+    shape = grid.shape + (model.n_clusters,)
+    if options.mrf_beta > 0:
+        report(f"spatial regularisation (MRF, beta={options.mrf_beta:g}, {options.mrf_neighbourhood}-neighbourhood)")
+        log_likelihood = np.zeros(shape, dtype=np.float32)
+        log_likelihood[mask] = model.class_log_likelihood(scaled)
+        posteriors = regularise_posteriors(log_likelihood, mask, options.mrf_beta, options.mrf_neighbourhood,
+                                           spacing=grid.spacing)
+        return posteriors[mask].argmax(axis=1), posteriors
+    if options.posteriors and options.method == "gmm":
+        posteriors = np.zeros(shape, dtype=np.float32)
+        posteriors[mask] = model.predict_proba(scaled)
+        return cluster_index, posteriors
+    return cluster_index, None
+
+
+def lesion_mask(labels: np.ndarray, mask: np.ndarray, channels: Sequence[Channel]) -> tuple[np.ndarray, str]:
+    """The automatic lesion (see :mod:`lesion`) and the rule's account of its decision."""
+    try:
+        found = find_lesion(labels, mask, {c.name: c.data for c in channels}, channels[0].grid.spacing)
+    except ValueError as error:  # the inputs' names say nothing of their modality
+        raise UserInputError(str(error)) from None
+    return found.mask, found.description
 
 
 def preprocess_channels(channels: Sequence[Channel], mask: np.ndarray, options: SegmentationOptions,
