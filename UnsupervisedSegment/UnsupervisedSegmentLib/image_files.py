@@ -15,7 +15,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import UserInputError
-from .volume import Channel, Grid
+from .volume import Channel, Grid, component_names
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
@@ -24,7 +24,6 @@ SUPPORTED = "NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd),
 
 #: Flips LPS (ITK's world) to RAS (nibabel's and Slicer's world), and back.
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
-COLOUR_SUFFIXES = ("r", "g", "b")
 
 
 def image_stem(path: str | Path) -> str:
@@ -51,10 +50,9 @@ def read_channels(path: str | Path, name: str | None = None) -> list[Channel]:
         array, grid = _read_with_itk(path)
     if array.ndim == 3:
         return [Channel(name, array, grid, str(path))]
-    suffixes = COLOUR_SUFFIXES if array.shape[3] == 3 else tuple(str(c) for c in range(array.shape[3]))
     return [
-        Channel(f"{name}_{suffix}", np.ascontiguousarray(array[..., c]), grid, str(path))
-        for c, suffix in enumerate(suffixes)
+        Channel(channel_name, np.ascontiguousarray(array[..., c]), grid, str(path))
+        for c, channel_name in enumerate(component_names(name, array.shape[3]))
     ]
 
 

@@ -21,13 +21,10 @@ from .errors import UserInputError
 from .grid import align_channels
 from .palette import segment_id
 from .statistics import statistics_columns
-from .volume import Channel, Grid
+from .volume import Channel, Grid, component_names
 
 if TYPE_CHECKING:  # the pipeline imports scikit-learn, which Slicer installs on first use
     from .pipeline import Segment, SegmentationOptions, SegmentationResult
-
-#: Channel name suffixes of the components of an RGB(A) vector volume (as for RGB image files).
-COLOUR_SUFFIXES = ("r", "g", "b", "a")
 
 #: Statistics table columns: engine key -> (column title, unit).
 FIXED_COLUMNS = {
@@ -106,15 +103,10 @@ def channels_from_volume_nodes(volume_nodes: Sequence[slicer.vtkMRMLVolumeNode])
     for node in volume_nodes:
         if node is None or node.GetImageData() is None:
             raise UserInputError("an input volume has no image data; load or select another volume")
-        name = _unique(node.GetName() or node.GetID(), used)
         grid, values = volume_grid(node), voxel_array(node)
-        if values.shape[3] == 1:
-            names = [name]
-        else:
-            suffixes = COLOUR_SUFFIXES if values.shape[3] <= len(COLOUR_SUFFIXES) else range(values.shape[3])
-            names = [_unique(f"{name}_{suffix}", used) for suffix in suffixes][: values.shape[3]]
-        for index, channel_name in enumerate(names):
-            channels.append(Channel(channel_name, np.ascontiguousarray(values[..., index]), grid, node.GetID()))
+        for index, channel_name in enumerate(component_names(node.GetName() or node.GetID(), values.shape[3])):
+            channels.append(Channel(_unique(channel_name, used), np.ascontiguousarray(values[..., index]), grid,
+                                    node.GetID()))
     return channels
 
 

@@ -12,6 +12,8 @@ import numpy as np
 
 #: Affine entries closer than this (in mm) count as the same grid.
 GRID_TOLERANCE_MM = 1e-3
+#: Suffixes of the channels of an RGB or RGBA image (other component counts are numbered).
+COLOUR_SUFFIXES = {3: ("r", "g", "b"), 4: ("r", "g", "b", "a")}
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,3 +58,16 @@ class Channel:
             raise ValueError(
                 f"channel {self.name!r}: array shape {self.data.shape} does not match grid {self.grid.shape}"
             )
+
+
+def component_names(name: str, count: int) -> list[str]:
+    """Channel names of a ``count``-component image: ``name`` alone, colours, or numbered.
+
+    >>> component_names("photo", 3)
+    ['photo_r', 'photo_g', 'photo_b']
+    >>> component_names("dwi", 2)
+    ['dwi_0', 'dwi_1']
+    """
+    if count == 1:
+        return [name]
+    return [f"{name}_{suffix}" for suffix in COLOUR_SUFFIXES.get(count, range(count))]
