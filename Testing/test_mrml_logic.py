@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vtk
-from vtk.util import numpy_support
 
 slicer = pytest.importorskip("slicer")
 
@@ -27,14 +26,8 @@ TWO_CLUSTERS = SegmentationOptions(method="gmm", n_clusters=2, seed=7)
 def add_volume(app: HeadlessSlicer, name: str, voxels: np.ndarray, ijk_to_ras: np.ndarray, vector: bool = False):
     """A volume node holding ``voxels`` (i, j, k[, c]) on ``ijk_to_ras``."""
     node = app.scene.AddNewNodeByClass("vtkMRMLVectorVolumeNode" if vector else "vtkMRMLScalarVolumeNode", name)
-    image = vtk.vtkImageData()
-    image.SetDimensions(*voxels.shape[:3])
-    components = voxels.shape[3] if voxels.ndim == 4 else 1
-    image.AllocateScalars(vtk.VTK_FLOAT, components)
-    flat = np.transpose(voxels.reshape(voxels.shape[:3] + (components,)), (2, 1, 0, 3)).reshape(-1, components)
-    numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())[:] = flat.squeeze()
     node.SetIJKToRASMatrix(mrml_logic.array_to_matrix(ijk_to_ras))
-    node.SetAndObserveImageData(image)
+    node.SetAndObserveImageData(mrml_logic.image_from_array(voxels.astype(np.float32)))
     return node
 
 

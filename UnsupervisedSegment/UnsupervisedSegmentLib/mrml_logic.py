@@ -150,11 +150,13 @@ def mask_from_segment(
 
 
 def image_from_array(array: np.ndarray, image: vtk.vtkImageData | None = None) -> vtk.vtkImageData:
-    """Fill ``image`` (a new vtkImageData if None) with a copy of an (i, j, k) array."""
+    """Fill ``image`` (a new vtkImageData if None) with a copy of an (i, j, k[, component]) array."""
     image = image or vtk.vtkImageData()
-    image.SetDimensions(*array.shape)
-    image.AllocateScalars(numpy_support.get_vtk_array_type(array.dtype), 1)
-    numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())[:] = np.ravel(array, order="F")
+    components = array.shape[3] if array.ndim == 4 else 1
+    image.SetDimensions(*array.shape[:3])
+    image.AllocateScalars(numpy_support.get_vtk_array_type(array.dtype), components)
+    voxels = np.transpose(array.reshape(array.shape[:3] + (components,)), (2, 1, 0, 3)).reshape(-1, components)
+    numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())[:] = voxels.squeeze(axis=1) if components == 1 else voxels
     return image
 
 
