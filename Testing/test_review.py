@@ -20,8 +20,8 @@ from UnsupervisedSegmentLib.palette import LESION_COLOR
 from UnsupervisedSegmentLib.pipeline import SegmentationOptions, segment_channels
 from UnsupervisedSegmentLib.review import REVIEW_PAGE, build_review, far_from_median
 from UnsupervisedSegmentLib.runner import RunRequest
-from UnsupervisedSegmentLib.thumbnail import (MAX_THUMBNAIL_BYTES, REVIEW_FILE, THUMBNAIL_FILE, THUMBNAIL_WIDTH,
-                                              touches_mask_border, write_case_review)
+from UnsupervisedSegmentLib.thumbnail import (MAX_THUMBNAIL_BYTES, REVIEW_FILE, THUMBNAIL_FILE, THUMBNAIL_SIZE,
+                                              fraction_on_mask_border, write_case_review)
 
 from conftest import phantom_channels
 
@@ -73,10 +73,10 @@ def test_batch_writes_thumbnails_review_facts_and_the_page(cohort_output):
         thumbnail = cohort_output / case / THUMBNAIL_FILE
         assert 0 < thumbnail.stat().st_size <= MAX_THUMBNAIL_BYTES
         pixels = np.asarray(Image.open(thumbnail).convert("RGB"))
-        assert pixels.shape[1] == THUMBNAIL_WIDTH
+        assert max(pixels.shape[:2]) == THUMBNAIL_SIZE
         assert np.count_nonzero(np.abs(pixels.astype(int) - LESION_RGB).sum(axis=2) < 10) > 20, "lesion outline drawn"
         facts = json.loads((cohort_output / case / REVIEW_FILE).read_text())
-        assert facts["focus"] == "largest lesion" and facts["lesion_touches_mask_border"] is False
+        assert facts["focus"] == "largest lesion" and facts["lesion_fraction_on_mask_border"] == 0.0
         assert any("Lesion after hole filling" in note for note in facts["notes"])
     page = (cohort_output / REVIEW_PAGE).read_text()
     assert page.count("<tr class=") == 3 and "not a gzip file" in page
@@ -101,14 +101,15 @@ def test_far_from_median_rule():
     assert far_from_median({"a": 10.0, "b": 12.0, "c": 11.0, "d": 9.0, "e": 2.0}) == {"e": 10.0}
 
 
-def test_lesion_touching_the_mask_border():
+def test_fraction_of_a_lesion_on_the_mask_border():
     mask = np.zeros((9, 9, 3), bool)
     mask[1:8, 1:8, :] = True
     inner = np.zeros_like(mask)
     inner[4, 4, 1] = True
     edge = np.zeros_like(mask)
     edge[1, 4, 1] = True
-    assert not touches_mask_border(inner, mask) and touches_mask_border(edge, mask)
+    assert fraction_on_mask_border(inner, mask) == 0.0 and fraction_on_mask_border(edge, mask) == 1.0
+    assert fraction_on_mask_border(inner | edge, mask) == 0.5
 
 
 def test_thumbnail_of_a_run_without_lesion_is_small_and_outlines_every_segment(tmp_path):
@@ -123,7 +124,7 @@ def test_thumbnail_of_a_run_without_lesion_is_small_and_outlines_every_segment(t
         assert np.count_nonzero(np.abs(pixels - colour).sum(axis=2) < 10) > 20, segment.name
     facts = json.loads((tmp_path / REVIEW_FILE).read_text())
     assert facts["notes"] == ["a note"] and facts["warnings"] == ["a <warning>"]
-    assert facts["focus"].startswith("largest segment") and facts["lesion_touches_mask_border"] is None
+    assert facts["focus"].startswith("largest segment") and facts["lesion_fraction_on_mask_border"] is None
 
 
 def test_page_escapes_user_strings_and_flags_warnings_and_far_volumes(tmp_path):
@@ -138,12 +139,16 @@ def test_page_escapes_user_strings_and_flags_warnings_and_far_volumes(tmp_path):
     (tmp_path / "c0").mkdir()
     (tmp_path / "c0" / "labels.nii.gz").write_bytes(b"")
     (tmp_path / "c0" / REVIEW_FILE).write_text(json.dumps({"warnings": ["odd <b>thing</b>"], "notes": []}))
+    for case, fraction in (("c1", 0.1), ("c2", 0.5)):
+        (tmp_path / case).mkdir()
+        (tmp_path / case / REVIEW_FILE).write_text(json.dumps({"lesion_fraction_on_mask_border": fraction}))
     page = build_review(tmp_path).read_text()
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
     assert "odd &lt;b&gt;thing&lt;/b&gt;" in page
     flagged = [line for line in page.splitlines() if 'data-attention="yes"' in line]
-    assert [line.split('data-case="')[1].split('"')[0] for line in flagged] == ["c0", "c3", "bad"]
+    assert [line.split('data-case="')[1].split('"')[0] for line in flagged] == ["c0", "c2", "c3", "bad"]
     assert "lesion 40 mL is far from the median of the cohort (11.5 mL)" in page
+    assert "the lesion touches the mask border (50% of its voxels on it)" in page
 
 
 def chromium_path() -> str:
@@ -167,8 +172,8 @@ def test_page_in_headless_chromium_shows_sorts_and_filters_the_cases(cohort_outp
             visible = lambda: page.eval_on_selector_all("#cases tbody tr", "rows => rows.filter(r => !r.hidden && r.offsetHeight > 0).map(r => r.dataset.case)")
             assert order() == ["large", "small", "broken"] == visible()
             assert page.text_content("#shown") == "3 of 3 cases shown"
-            widths = page.eval_on_selector_all("#cases img", "images => images.map(i => i.complete ? i.naturalWidth : 0)")
-            assert widths == [THUMBNAIL_WIDTH, THUMBNAIL_WIDTH], "both thumbnails loaded from disk"
+            sizes = page.eval_on_selector_all("#cases img", "images => images.map(i => i.complete ? Math.max(i.naturalWidth, i.naturalHeight) : 0)")
+            assert sizes == [THUMBNAIL_SIZE, THUMBNAIL_SIZE], "both thumbnails loaded from disk"
             assert "not a gzip file" in page.text_content("tr[data-case=broken]")
 
             page.click("button[data-sort=lesion]")

@@ -25,7 +25,7 @@ from urllib.parse import quote
 from .batch import SUMMARY_FILE
 from .errors import UserInputError
 from .palette import LESION_NAME
-from .thumbnail import REVIEW_FILE, THUMBNAIL_FILE
+from .thumbnail import REVIEW_FILE, THUMBNAIL_FILE, THUMBNAIL_SIZE
 
 REVIEW_PAGE = "review.html"
 PREVIEW_3D_FILE = "preview_3d.png"
@@ -37,7 +37,10 @@ VOLUME_PREFIX = "volume_ml_"
 FAR_MADS = 3.0
 FAR_FRACTION = 0.5
 MIN_CASES_FOR_MEDIAN = 3
-RULE = (f"Flags: a warning of the run; a lesion touching the border of the mask; a volume far from the cohort's "
+#: A lesion "touches the mask border" when at least this fraction of its voxels lie on the border of the mask.
+BORDER_FRACTION = 0.2
+RULE = (f"Flags: a warning of the run; a lesion along the border of the mask (at least {BORDER_FRACTION:.0%} of its "
+        f"voxels next to a voxel outside the mask); a volume far from the cohort's "
         f"median, i.e. differing from the median of the finished cases by more than {FAR_MADS:g} &times; 1.4826 "
         f"&times; MAD and by more than {FAR_FRACTION:.0%} of the median (lesion volumes over every case, segment "
         f"volumes over the cases with the same k; at least {MIN_CASES_FOR_MEDIAN} cases).")
@@ -126,23 +129,26 @@ def case_row_html(row: Row, output_root: Path, far: Sequence[str]) -> str:
     files = sorted(p.name for p in case_dir.iterdir() if p.is_file()) if status == "done" and case_dir.is_dir() else []
     facts = read_case_facts(case_dir) if files else {}
     flags = [f"warning: {w}" for w in facts.get("warnings", [])]
-    if facts.get("lesion_touches_mask_border"):
-        flags.append("the lesion touches the mask border")
+    on_border = facts.get("lesion_fraction_on_mask_border")
+    if on_border is not None and on_border >= BORDER_FRACTION:
+        flags.append(f"the lesion touches the mask border ({on_border:.0%} of its voxels on it)")
     flags += list(far)
     state = "failed" if status == "failed" else "flagged" if flags else "done"
     lesion = row.get(LESION_COLUMN, "") if status == "done" else ""
     status_cell = _text(status) + (f'<div class="error">{_text(row.get("error", ""))}</div>' if status == "failed" else "")
     volumes = _list(_text(f"{c[len(VOLUME_PREFIX):]}: {row[c]}") for c in volume_columns(row))
-    remarks = _list(map(_text, flags), "flag") + _list(map(_text, facts.get("notes", [])), "note")
+    notes = facts.get("notes", [])
+    remarks = _list(map(_text, flags), "flag") + (
+        f"<details><summary>{len(notes)} note(s)</summary>{_list(map(_text, notes), 'note')}</details>" if notes else "")
     cells = [
         f"<td>{_text(case_id)}</td>",
-        f"<td>{status_cell}</td>",
+        f'<td class="text">{status_cell}</td>',
         f"<td>{_pictures(case_id, files)}</td>",
         f'<td class="number">{_text(lesion) or "&ndash;"}</td>',
         f'<td class="number">{_text(row.get("k", ""))}</td>',
-        f"<td>{volumes}</td>",
-        f"<td>{remarks}</td>",
-        f"<td>{_list(_link(case_id, name, name) for name in files) or 'no outputs'}</td>",
+        f'<td class="volumes">{volumes}</td>',
+        f'<td class="text">{remarks}</td>',
+        f'<td class="files">{_list(_link(case_id, name, name) for name in files) or "no outputs"}</td>',
     ]
     attributes = (f'class="{state}" data-case="{_text(case_id)}" data-status="{_text(status)}" '
                   f'data-lesion="{_text(lesion)}" data-attention="{"yes" if state != "done" else "no"}"')
@@ -152,11 +158,11 @@ def case_row_html(row: Row, output_root: Path, far: Sequence[str]) -> str:
 def _pictures(case_id: str, files: Sequence[str]) -> str:
     """The thumbnail and 3D preview of a case, each linking to the full file."""
     pictures = []
-    for name, alt in ((THUMBNAIL_FILE, "axial slice"), (PREVIEW_3D_FILE, "3D preview")):
+    for name, alt, side in ((THUMBNAIL_FILE, "axial slice", THUMBNAIL_SIZE), (PREVIEW_3D_FILE, "3D preview", 160)):
         if name in files:
-            image = f'<img src="{_href(case_id, name)}" alt="{_text(alt)} of {_text(case_id)}" width="240" loading="lazy">'
+            image = f'<img src="{_href(case_id, name)}" alt="{_text(alt)} of {_text(case_id)}" style="max-width: {side}px; max-height: {side}px" loading="lazy">'
             pictures.append(_link(case_id, name, image, escape=False))
-    return "".join(pictures) or "no picture"
+    return f'<div class="pictures">{"".join(pictures)}</div>' if pictures else "no picture"
 
 
 def _href(case_id: str, name: str) -> str:

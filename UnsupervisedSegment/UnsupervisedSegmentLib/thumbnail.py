@@ -2,8 +2,9 @@
 
 ``thumbnail.png``: the axial slice through the largest lesion (its largest connected component;
 without lesion finding, the largest segment) with every segment's outline in its colour, on
-the first input, at most :data:`THUMBNAIL_WIDTH` pixels wide (a few tens of kB).
-``review.json``: the run's notes and warnings and whether the lesion touches the mask border.
+the first input, at most :data:`THUMBNAIL_SIZE` pixels a side (a few tens of kB).
+``review.json``: the run's notes and warnings, and the fraction of the lesion's voxels on the
+border of the mask (the review page flags a lesion mostly along the border: see :mod:`review`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from .palette import LESION_NAME
 from .pipeline import SegmentationResult
 
 THUMBNAIL_FILE = "thumbnail.png"
 REVIEW_FILE = "review.json"
-THUMBNAIL_WIDTH = 240
+THUMBNAIL_SIZE = 220
 MAX_THUMBNAIL_BYTES = 100_000
 
 
@@ -43,27 +45,47 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return components == 1 + int(np.argmax(sizes))
 
 
-def touches_mask_border(region: np.ndarray, mask: np.ndarray) -> bool:
-    """True when a voxel of ``region`` lies on the border of ``mask`` (next to a voxel outside it, or the image edge)."""
-    border = mask & ~ndimage.binary_erosion(mask, border_value=0)
-    return bool(np.any(region & border))
+def fraction_on_mask_border(region: np.ndarray, mask: np.ndarray) -> float:
+    """The fraction of the voxels of ``region`` on the border of ``mask`` (next to a voxel outside it, or the image edge)."""
+    return float(np.count_nonzero(region & inner_border(mask)) / max(1, np.count_nonzero(region)))
 
 
-def thumbnail_image(result: SegmentationResult, slice_index: int, width: int = THUMBNAIL_WIDTH) -> Image.Image:
-    """The axial slice ``slice_index`` of the first input, grey, with each segment's outline, ``width`` pixels wide."""
-    grey = _grey_levels(result.channels[0].data, result.mask)[:, :, slice_index]
-    labels = result.labels[:, :, slice_index]
+def thumbnail_image(result: SegmentationResult, slice_index: int, size: int = THUMBNAIL_SIZE) -> Image.Image:
+    """The axial slice ``slice_index`` of the first input, grey, cropped to the mask, at most ``size`` pixels a side.
+
+    Drawn on it: the lesion's outline when there is a lesion, else every segment's, in its colour.
+    """
+    crop = _mask_box(result.mask)
+    grey = _grey_levels(result.channels[0].data, result.mask)[:, :, slice_index][crop]
+    labels = result.labels[:, :, slice_index][crop]
     spacing = result.grid.spacing
-    height = max(1, int(round(width * labels.shape[1] * spacing[1] / (labels.shape[0] * spacing[0]))))
+    extent = (labels.shape[0] * spacing[0], labels.shape[1] * spacing[1])
+    width, height = (max(1, int(round(size * side / max(extent)))) for side in extent)
     rows = ((np.arange(height) + 0.5) * labels.shape[1] / height).astype(int)[::-1]  # j up, as report.png
     columns = ((np.arange(width) + 0.5) * labels.shape[0] / width).astype(int)
     screen_labels = labels.T[np.ix_(rows, columns)]
-    picture = Image.fromarray(grey.T[::-1]).resize((width, height), Image.BILINEAR).convert("RGB")
-    pixels = np.asarray(picture).copy()
-    outline = _outline(screen_labels)
-    for segment in result.segments:
-        pixels[outline & (screen_labels == segment.label)] = np.round(np.asarray(segment.color) * 255).astype(np.uint8)
+    picture = Image.fromarray(np.ascontiguousarray(grey.T[::-1])).resize((width, height), Image.BILINEAR)
+    pixels = np.asarray(picture.convert("RGB")).copy()
+    lesion = [s for s in result.segments if s.name == LESION_NAME] if result.lesion is not None else []
+    for segment in lesion or result.segments:
+        outline = inner_border(screen_labels == segment.label)
+        if lesion:
+            outline = ndimage.binary_dilation(outline)
+        pixels[outline] = np.round(np.asarray(segment.color) * 255).astype(np.uint8)
     return Image.fromarray(pixels)
+
+
+def _mask_box(mask: np.ndarray, margin: float = 0.05) -> tuple[slice, slice]:
+    """The (i, j) box around the mask's voxels of every slice, widened by ``margin`` of its size."""
+    seen = mask.any(axis=2)
+    if not seen.any():
+        return slice(None), slice(None)
+    box = []
+    for axis in (1, 0):
+        occupied = np.flatnonzero(seen.any(axis=axis))
+        pad = int(np.ceil(margin * (occupied[-1] - occupied[0] + 1)))
+        box.append(slice(max(0, occupied[0] - pad), occupied[-1] + 1 + pad))
+    return box[0], box[1]
 
 
 def _grey_levels(volume: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -74,13 +96,9 @@ def _grey_levels(volume: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.clip(scaled * 255, 0, 255).astype(np.uint8)
 
 
-def _outline(labels: np.ndarray) -> np.ndarray:
-    """Pixels of a non-zero label with a 4-neighbour of another label."""
-    padded = np.pad(labels, 1, mode="edge")
-    centre = padded[1:-1, 1:-1]
-    differs = ((centre != padded[:-2, 1:-1]) | (centre != padded[2:, 1:-1])
-               | (centre != padded[1:-1, :-2]) | (centre != padded[1:-1, 2:]))
-    return differs & (centre > 0)
+def inner_border(region: np.ndarray) -> np.ndarray:
+    """The voxels (pixels) of a boolean region with a face neighbour outside it or beyond the image's edge."""
+    return region & ~ndimage.binary_erosion(region, border_value=0)
 
 
 def png_bytes(image: Image.Image, limit: int = MAX_THUMBNAIL_BYTES) -> bytes:
@@ -107,6 +125,7 @@ def write_case_review(result: SegmentationResult, messages: Sequence[str], direc
         "warnings": [m.split(": ", 1)[1] for m in messages if m.startswith("warning: ")],
         "focus": focus,
         "slice": slice_index,
-        "lesion_touches_mask_border": None if result.lesion is None else touches_mask_border(result.lesion, result.mask),
+        "lesion_fraction_on_mask_border": (None if result.lesion is None
+                                           else round(fraction_on_mask_border(result.lesion, result.mask), 4)),
     }
     (directory / REVIEW_FILE).write_text(json.dumps(facts, indent=1), encoding="utf-8")
