@@ -130,6 +130,7 @@ def test_thumbnail_of_a_run_without_lesion_is_small_and_outlines_every_segment(t
 def test_page_escapes_user_strings_and_flags_warnings_and_far_volumes(tmp_path):
     rows = [{"case_id": f"c{n}", "status": "done", "error": "", "k": "3", "lesion_volume_ml": str(v)}
             for n, v in enumerate([10.0, 11.0, 12.0, 40.0])]
+    rows.append({"case_id": "odd", "status": "done", "error": "", "k": "3", "lesion_volume_ml": "n/a"})
     rows.append({"case_id": "bad", "status": "failed", "error": "<script>alert(1)</script> & more", "k": "",
                  "lesion_volume_ml": ""})
     with open(tmp_path / "summary.csv", "w", newline="") as stream:

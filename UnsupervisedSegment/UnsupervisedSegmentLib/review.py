@@ -69,10 +69,11 @@ def volume_flags(rows: Sequence[Row]) -> dict[str, list[str]]:
     for row in rows:
         if row.get("status") != "done":
             continue
-        if row.get(LESION_COLUMN, "") != "":
-            groups.setdefault((LESION_COLUMN, ""), {})[row["case_id"]] = float(row[LESION_COLUMN])
-        for column in volume_columns(row):
-            groups.setdefault((column, row.get("k", "")), {})[row["case_id"]] = float(row[column])
+        for column in [LESION_COLUMN, *volume_columns(row)]:
+            value = _number(row.get(column, ""))
+            if value is not None:
+                group = (column, "") if column == LESION_COLUMN else (column, row.get("k", ""))
+                groups.setdefault(group, {})[row["case_id"]] = value
     flags: dict[str, list[str]] = {}
     for (column, k), values in groups.items():
         name = "lesion" if column == LESION_COLUMN else column[len(VOLUME_PREFIX):]
@@ -83,13 +84,21 @@ def volume_flags(rows: Sequence[Row]) -> dict[str, list[str]]:
     return flags
 
 
+def _number(text: str) -> float | None:
+    """A summary cell as a number; None when empty or not a number."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def read_summary(output_root: Path) -> list[dict[str, str]]:
     """The rows of ``summary.csv``; UserInputError when the folder holds none."""
     path = output_root / SUMMARY_FILE
     if not path.is_file():
         raise UserInputError(f"no {SUMMARY_FILE} in {output_root}: give the --output-dir of a batch run")
     with open(path, newline="", encoding="utf-8") as stream:
-        rows = list(csv.DictReader(stream))
+        rows = [{key: value or "" for key, value in row.items() if key is not None} for row in csv.DictReader(stream)]
     if not rows or "case_id" not in rows[0] or "status" not in rows[0]:
         raise UserInputError(f"{path} is not a batch summary (no case_id and status columns): give the --output-dir of a batch run")
     return rows
@@ -110,11 +119,11 @@ def build_review(output_root: str | Path) -> Path:
     far = volume_flags(rows)
     cases = [case_row_html(row, output_root, far.get(row["case_id"], [])) for row in rows]
     failed = sum(row["status"] == "failed" for row in rows)
-    attention = sum('data-attention="yes"' in case for case in cases)
+    attention = sum(needs_look for _, needs_look in cases)
     summary = (f"{len(rows)} cases: {len(rows) - failed} done, {failed} failed; "
                f"{attention} need a look (failed, warned or flagged).")
     page = Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
-        title=_text(output_root.resolve().name), summary=_text(summary), rows="\n".join(cases), rule=RULE)
+        title=_text(output_root.resolve().name), summary=_text(summary), rows="\n".join(markup for markup, _ in cases), rule=RULE)
     target = output_root / REVIEW_PAGE
     temporary = target.with_name(f".{REVIEW_PAGE}.{uuid.uuid4().hex[:8]}.tmp")
     temporary.write_text(page, encoding="utf-8")
@@ -122,8 +131,8 @@ def build_review(output_root: str | Path) -> Path:
     return target
 
 
-def case_row_html(row: Row, output_root: Path, far: Sequence[str]) -> str:
-    """One ``<tr>`` of the page."""
+def case_row_html(row: Row, output_root: Path, far: Sequence[str]) -> tuple[str, bool]:
+    """One ``<tr>`` of the page, and whether the case needs a look (failed, warned or flagged)."""
     case_id, status = row["case_id"], row["status"]
     case_dir = output_root / case_id
     files = sorted(p.name for p in case_dir.iterdir() if p.is_file()) if status == "done" and case_dir.is_dir() else []
@@ -152,7 +161,7 @@ def case_row_html(row: Row, output_root: Path, far: Sequence[str]) -> str:
     ]
     attributes = (f'class="{state}" data-case="{_text(case_id)}" data-status="{_text(status)}" '
                   f'data-lesion="{_text(lesion)}" data-attention="{"yes" if state != "done" else "no"}"')
-    return f"<tr {attributes}>" + "".join(cells) + "</tr>"
+    return f"<tr {attributes}>" + "".join(cells) + "</tr>", state != "done"
 
 
 def _pictures(case_id: str, files: Sequence[str]) -> str:
