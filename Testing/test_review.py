@@ -50,7 +50,7 @@ def tumour_case(folder: Path, radius: float, seed: int, shape=(40, 44, 24)) -> d
 
 @pytest.fixture(scope="module")
 def cohort_output(tmp_path_factory) -> Path:
-    """A real 3-case batch with lesion finding: a large and a small tumour, and a broken case."""
+    """A real 3-case batch with lesion finding and 3D previews: a large and a small tumour, and a broken case."""
     folder = tmp_path_factory.mktemp("cohort")
     rows = [{"case_id": "large", **tumour_case(folder / "large", 0.35, 1)},
             {"case_id": "small", **tumour_case(folder / "small", 0.27, 0)}]
@@ -61,7 +61,7 @@ def cohort_output(tmp_path_factory) -> Path:
         writer = csv.DictWriter(stream, fieldnames=["case_id", "flair", "t1c"])
         writer.writeheader()
         writer.writerows(rows)
-    request = RunRequest(options=SegmentationOptions(n_clusters=3, lesion=True), report=False)
+    request = RunRequest(options=SegmentationOptions(n_clusters=3, lesion=True), report=False, preview=True)
     out = folder / "out"
     statuses = [row["status"] for row in run_batch(read_manifest(manifest), out, request, workers=1)]
     assert statuses == ["done", "done", "failed"]
@@ -174,7 +174,7 @@ def test_page_in_headless_chromium_shows_sorts_and_filters_the_cases(cohort_outp
             assert order() == ["large", "small", "broken"] == visible()
             assert page.text_content("#shown") == "3 of 3 cases shown"
             sizes = page.eval_on_selector_all("#cases img", "images => images.map(i => i.complete ? Math.max(i.naturalWidth, i.naturalHeight) : 0)")
-            assert sizes == [THUMBNAIL_SIZE, THUMBNAIL_SIZE], "both thumbnails loaded from disk"
+            assert sizes == [THUMBNAIL_SIZE, 800] * 2, "thumbnails and 3D previews loaded from disk"
             assert "not a gzip file" in page.text_content("tr[data-case=broken]")
 
             page.click("button[data-sort=lesion]")
@@ -183,7 +183,7 @@ def test_page_in_headless_chromium_shows_sorts_and_filters_the_cases(cohort_outp
             assert order() == ["large", "small", "broken"]
             assert page.get_attribute("th:has(button[data-sort=lesion])", "aria-sort") == "descending"
 
-            thumbnail = Image.open(io.BytesIO(page.locator("tr[data-case=large] img").screenshot())).convert("RGB")
+            thumbnail = Image.open(io.BytesIO(page.locator("tr[data-case=large] img").first.screenshot())).convert("RGB")
             pixels = np.asarray(thumbnail).astype(int)
             assert np.count_nonzero(np.abs(pixels - LESION_RGB).sum(axis=2) < 30) > 20, "the lesion outline is on screen"
             screen = np.asarray(Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("L"))
