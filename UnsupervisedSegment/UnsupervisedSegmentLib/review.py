@@ -126,8 +126,12 @@ def build_review(output_root: str | Path) -> Path:
         title=_text(output_root.resolve().name), summary=_text(summary), rows="\n".join(markup for markup, _ in cases), rule=RULE)
     target = output_root / REVIEW_PAGE
     temporary = target.with_name(f".{REVIEW_PAGE}.{uuid.uuid4().hex[:8]}.tmp")
-    temporary.write_text(page, encoding="utf-8")
-    os.replace(temporary, target)
+    try:
+        temporary.write_text(page, encoding="utf-8")
+        os.replace(temporary, target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise UserInputError(f"cannot write {target}: {error.strerror}") from None
     return target
 
 
