@@ -35,13 +35,14 @@ VOLUME_PREFIX = "volume_ml_"
 #: A volume is far from the cohort's median when it differs from it by more than FAR_MADS robust
 #: standard deviations (1.4826 x the median absolute deviation) and by more than FAR_FRACTION x the median.
 FAR_MADS = 3.0
+MAD_TO_SD = 1.4826  # a normal distribution's standard deviation per median absolute deviation
 FAR_FRACTION = 0.5
 MIN_CASES_FOR_MEDIAN = 3
 #: A lesion "touches the mask border" when at least this fraction of its voxels lie on the border of the mask.
 BORDER_FRACTION = 0.2
 RULE = (f"Flags: a warning of the run; a lesion along the border of the mask (at least {BORDER_FRACTION:.0%} of its "
         f"voxels next to a voxel outside the mask); a volume far from the cohort's "
-        f"median, i.e. differing from the median of the finished cases by more than {FAR_MADS:g} &times; 1.4826 "
+        f"median, i.e. differing from the median of the finished cases by more than {FAR_MADS:g} &times; {MAD_TO_SD} "
         f"&times; MAD and by more than {FAR_FRACTION:.0%} of the median (lesion volumes over every case, segment "
         f"volumes over the cases with the same k; at least {MIN_CASES_FOR_MEDIAN} cases).")
 
@@ -54,7 +55,7 @@ def far_from_median(values: Mapping[str, float]) -> dict[str, float]:
         return {}
     median = statistics.median(values.values())
     mad = statistics.median(abs(v - median) for v in values.values())
-    limit = max(FAR_MADS * 1.4826 * mad, FAR_FRACTION * abs(median))
+    limit = max(FAR_MADS * MAD_TO_SD * mad, FAR_FRACTION * abs(median))
     return {key: median for key, value in values.items() if abs(value - median) > limit}
 
 
