@@ -4,7 +4,8 @@ A local Dask cluster of ``workers`` processes by default, or an existing cluster
 scheduler address. Each case is written into a hidden ``.partial-*`` folder and renamed to
 ``<output>/<case_id>`` only when complete, so a folder named after a case is always a
 finished case: a re-run skips it (unless ``force``) and an interrupted run is resumed by
-running the same command again. ``summary.csv`` is rewritten atomically after every case.
+running the same command again. ``summary.csv`` is rewritten atomically after every case;
+``review.html`` (see :mod:`review`) is written once all cases are finished.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .palette import LESION_NAME
 from .outputs import LABELS_FILE, REPORT_FILE, SEGMENTATION_FILE, STATISTICS_FILE
 from .pipeline import SegmentationResult
 from .runner import RunRequest, run_to_directory
+from .thumbnail import write_case_review
 
 SUMMARY_FILE = "summary.csv"
 CASE_RECORD_FILE = "case.json"
@@ -61,6 +63,7 @@ def process_case(case: Case, output_root: str | Path, request: RunRequest, force
         with threadpool_limits(limits=threads):
             outcome = run_to_directory(case.inputs, staging, replace(request, names=case.names),
                                        mask=str(case.mask) if case.mask else None)
+        write_case_review(outcome.result, outcome.notes, staging)
         record = case_record(case, outcome.result, time.perf_counter() - started)
         (staging / CASE_RECORD_FILE).write_text(json.dumps(record, indent=1))
         _replace_dir(staging, target)
@@ -205,4 +208,7 @@ def run_batch(
         client.close()
         if cluster is not None:
             cluster.close()
+    from .review import build_review
+
+    build_review(output_root)
     return [rows[case.case_id] for case in cases]

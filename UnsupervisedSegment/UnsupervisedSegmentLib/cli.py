@@ -51,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--force", action="store_true", help="recompute cases whose outputs are already complete")
     batch.add_argument("--quantised", action="store_true", help="also write quantised.nii.gz per case")
     batch.add_argument("--no-report", dest="report", action="store_false", help="skip report.png per case")
+    batch.add_argument("--preview", action="store_true", help="also render preview_3d.png and preview_axial.png per case (shown in review.html)")
     batch.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    review = commands.add_parser("review", help="(re)build review.html of a batch output folder",
+                                 description="Write DIR/review.html: one row per case of DIR/summary.csv, to check every case by eye.")
+    review.add_argument("output_dir", metavar="DIR", help="the --output-dir of a batch run")
     evaluate = commands.add_parser("evaluate", help="compare a segmentation with a reference",
                                    description="Dice, Jaccard, volume difference (mL) and 95% Hausdorff distance (mm) "
                                                "of PRED against REF (voxels > 0, or the given labels).")
@@ -167,7 +171,8 @@ def command_batch(arguments: argparse.Namespace) -> int:
     rows = run_batch(cases, arguments.output_dir, request_from_arguments(arguments), workers=arguments.workers,
                      scheduler=arguments.scheduler, force=arguments.force, on_case=display.update if display else None)
     failed = sum(row["status"] == "failed" for row in rows)
-    print(f"{len(rows) - failed} of {len(rows)} cases done, {failed} failed; summary: {Path(arguments.output_dir) / 'summary.csv'}")
+    print(f"{len(rows) - failed} of {len(rows)} cases done, {failed} failed; summary: {Path(arguments.output_dir) / 'summary.csv'}, "
+          f"review: {Path(arguments.output_dir) / 'review.html'}")
     return 1 if failed else 0
 
 
@@ -196,7 +201,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.command == "batch":
             return command_batch(arguments)
-        if arguments.command == "evaluate":
+        if arguments.command == "review":
+            from .review import build_review
+
+            print(f"wrote {build_review(arguments.output_dir)}")
+        elif arguments.command == "evaluate":
             command_evaluate(arguments)
         else:
             command_run(arguments)
