@@ -11,24 +11,33 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__
-from .clustering import COVARIANCE_TYPES, ENGINES, METHODS
 from .errors import UserInputError
-from .features import SCALINGS
-from .mrf import NEIGHBOURHOODS
-from .preprocessing import DENOISE_METHODS
-from .lesion import LESION_PRESET
-from .pipeline import SegmentationOptions, SegmentationResult
-from .runner import RunRequest, run_to_directory
+from .option_checks import MAX_CLUSTERS, check_options
+from .options import (
+    COVARIANCE_TYPES, DENOISE_METHODS, ENGINES, LESION_PRESET, METHODS, NEIGHBOURHOODS, SCALINGS, SegmentationOptions,
+)
+
+if TYPE_CHECKING:  # the engine is imported only once the request has passed its checks
+    from .pipeline import SegmentationResult
+    from .runner import RunRequest
 
 PROGRAM = "unsupervised-segment"
 log = logging.getLogger(PROGRAM)
 
 
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (exit status 2) like every other user error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROGRAM}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    parser = argparse.ArgumentParser(prog=PROGRAM, description="Unsupervised (GMM / k-means) segmentation of medical images.")
+    parser = OneLineArgumentParser(prog=PROGRAM, description="Unsupervised (GMM / k-means) segmentation of medical images.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="segment co-registered images", description="Cluster the masked voxels of co-registered images into segments.")
@@ -67,10 +76,10 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
     defaults = SegmentationOptions()
     parser.add_argument("--method", choices=METHODS, default=defaults.method, help="clustering method (default: %(default)s)")
     parser.add_argument("-k", "--clusters", type=clusters_argument, metavar="N|auto",
-                        help=f"number of clusters, or auto: the lowest BIC in --k-range (GMM) "
+                        help=f"number of clusters (2 to {MAX_CLUSTERS}), or auto: the lowest BIC in --k-range (GMM) "
                              f"(default: {defaults.n_clusters}; {LESION_PRESET['clusters']} with --lesion)")
     parser.add_argument("--k-range", type=int, nargs=2, default=(2, 6), metavar=("MIN", "MAX"),
-                        help="numbers of clusters tried by -k auto (default: 2 6)")
+                        help=f"numbers of clusters tried by -k auto, within 2..{MAX_CLUSTERS} (default: 2 6)")
     parser.add_argument("--mask", default=defaults.mask, metavar="nonzero|otsu|none|PATH",
                         help="voxels to cluster: > 0 in every input, above Otsu's threshold of the first input, all, or > 0 in a mask file (default: %(default)s)")
     parser.add_argument("--scaling", choices=SCALINGS, default=defaults.scaling, help="per-input feature scaling (default: %(default)s)")
@@ -84,7 +93,7 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--denoise", choices=("none", *DENOISE_METHODS), default=defaults.denoise,
                         help="denoise each input before clustering (default: %(default)s)")
     parser.add_argument("--mrf-beta", type=float, metavar="BETA",
-                        help=f"strength of the spatial (Potts MRF) prior; 0 = voxel by voxel "
+                        help=f"strength of the spatial (Potts MRF) prior, >= 0; 0 = voxel by voxel "
                              f"(default: {defaults.mrf_beta:g}; {LESION_PRESET['mrf_beta']:g} with --lesion)")
     parser.add_argument("--mrf-neighbourhood", type=int, choices=NEIGHBOURHOODS, default=defaults.mrf_neighbourhood,
                         help="MRF neighbours per voxel (default: %(default)s)")
@@ -114,27 +123,34 @@ def clusters_argument(value: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected a whole number or auto, not {value!r}") from None
 
 
-def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
-    """RunRequest from parsed command-line arguments (with --lesion, its preset fills what is not given)."""
+def options_from_arguments(arguments: argparse.Namespace) -> SegmentationOptions:
+    """SegmentationOptions from parsed command-line arguments (with --lesion, its preset fills what is not given)."""
     preset = LESION_PRESET if arguments.lesion else {}
     clusters = arguments.clusters if arguments.clusters is not None else preset.get("clusters", SegmentationOptions.n_clusters)
+    return SegmentationOptions(
+        method=arguments.method,
+        n_clusters=clusters if isinstance(clusters, int) else SegmentationOptions.n_clusters,
+        auto_clusters=tuple(arguments.k_range) if clusters == "auto" else None,
+        mask=arguments.mask,
+        scaling=arguments.scaling,
+        covariance_type=arguments.covariance,
+        seed=arguments.seed,
+        engine=arguments.engine,
+        posteriors=arguments.posteriors,
+        bias_correction=arguments.bias_correction,
+        denoise=arguments.denoise,
+        mrf_beta=arguments.mrf_beta if arguments.mrf_beta is not None else preset.get("mrf_beta", 0.0),
+        mrf_neighbourhood=arguments.mrf_neighbourhood,
+        lesion=arguments.lesion,
+    )
+
+
+def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
+    """RunRequest from parsed command-line arguments."""
+    from .runner import RunRequest
+
     return RunRequest(
-        options=SegmentationOptions(
-            method=arguments.method,
-            n_clusters=clusters if isinstance(clusters, int) else SegmentationOptions.n_clusters,
-            auto_clusters=tuple(arguments.k_range) if clusters == "auto" else None,
-            mask=arguments.mask,
-            scaling=arguments.scaling,
-            covariance_type=arguments.covariance,
-            seed=arguments.seed,
-            engine=arguments.engine,
-            posteriors=arguments.posteriors,
-            bias_correction=arguments.bias_correction,
-            denoise=arguments.denoise,
-            mrf_beta=arguments.mrf_beta if arguments.mrf_beta is not None else preset.get("mrf_beta", 0.0),
-            mrf_neighbourhood=arguments.mrf_neighbourhood,
-            lesion=arguments.lesion,
-        ),
+        options=options_from_arguments(arguments),
         names=arguments.names,
         report=arguments.report,
         quantised=arguments.quantised,
@@ -144,6 +160,8 @@ def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
 
 def command_run(arguments: argparse.Namespace) -> None:
     """Segment the inputs and write the outputs."""
+    from .runner import run_to_directory
+
     outcome = run_to_directory(arguments.inputs, arguments.output_dir, request_from_arguments(arguments), progress=log.info)
     for note in outcome.notes:
         log.warning(note)
@@ -194,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     configure_logging(quiet=getattr(arguments, "quiet", False))
     try:
+        if arguments.command in ("run", "batch"):
+            check_options(options_from_arguments(arguments))  # before any file is read
         if arguments.command == "batch":
             return command_batch(arguments)
         if arguments.command == "evaluate":

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import SimpleITK as sitk
 
-DENOISE_METHODS = ("curvature", "median", "gaussian")
+from .options import DENOISE_METHODS
+
 #: Above this fraction of negative voxels in the mask, an image is taken not to be a raw MR image.
 MAX_NEGATIVE_FRACTION = 0.01
 
