@@ -101,13 +101,19 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
                         help="find the lesion automatically (needs --names such as flair, t1c, t2): lesion.nii.gz and a 'Lesion' segment")
 
 
-def format_table(result: SegmentationResult) -> str:
-    """The per-segment statistics as an aligned plain-text table."""
-    headers = ["segment", "label", "voxels", "mL"] + [f"mean {name}" for name in result.channel_names]
+#: Size columns of the printed table, where the statistics have them: key, header, format.
+SIZE_COLUMNS = (("voxels", "voxels", "{}"), ("volume_ml", "mL", "{:.2f}"), ("pixels", "pixels", "{}"),
+                ("area_mm2", "mm²", "{:.1f}"))
+
+
+def format_table(result: SegmentationResult, statistics: Sequence[dict[str, object]]) -> str:
+    """Per-segment ``statistics`` (volumes, or areas of a 2D result) as an aligned plain-text table."""
+    sizes = [(key, header, style) for key, header, style in SIZE_COLUMNS if key in statistics[0]]
+    headers = ["segment", "label"] + [header for _, header, _ in sizes] + [f"mean {name}" for name in result.channel_names]
     rows = [
-        [str(row["segment"]), str(row["label"]), str(row["voxels"]), f"{row['volume_ml']:.2f}"]
+        [str(row["segment"]), str(row["label"])] + [style.format(row[key]) for key, _, style in sizes]
         + [f"{row[f'mean_{name}']:.1f}" for name in result.channel_names]
-        for row in result.statistics
+        for row in statistics
     ]
     widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
     return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in [headers, *rows])
@@ -160,6 +166,7 @@ def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
 
 def command_run(arguments: argparse.Namespace) -> None:
     """Segment the inputs and write the outputs."""
+    from .planar import area_rows, is_planar, pixel_area_mm2
     from .runner import run_to_directory
 
     outcome = run_to_directory(arguments.inputs, arguments.output_dir, request_from_arguments(arguments), progress=log.info)
@@ -168,8 +175,13 @@ def command_run(arguments: argparse.Namespace) -> None:
     result = outcome.result
     shape = "x".join(str(n) for n in result.grid.shape)
     print(f"grid: {shape} voxels of {' x '.join(f'{s:.3g}' for s in result.grid.spacing)} mm")
-    print(f"mask: {result.mask_voxels} voxels ({result.mask_voxels * result.grid.voxel_volume_mm3 / 1000:.1f} mL)")
-    print(format_table(result))
+    if is_planar(result.grid):
+        area = pixel_area_mm2(result)
+        print(f"mask: {result.mask_voxels} pixels" + (f" ({result.mask_voxels * area:.1f} mm²)" if area else ""))
+        print(format_table(result, area_rows(result)))
+    else:
+        print(f"mask: {result.mask_voxels} voxels ({result.mask_voxels * result.grid.voxel_volume_mm3 / 1000:.1f} mL)")
+        print(format_table(result, result.statistics))
     print("wrote: " + ", ".join(path.name for path in outcome.written))
 
 
