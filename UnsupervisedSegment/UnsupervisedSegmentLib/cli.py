@@ -41,7 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="segment co-registered images", description="Cluster the masked voxels of co-registered images into segments.")
-    run.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (NIfTI, NRRD, MHA, PNG, JPEG, TIFF); the first sets the output grid")
+    run.add_argument("inputs", nargs="+", metavar="INPUT",
+                     help="image files (NIfTI, NRRD, MHA, PNG, JPEG, TIFF, BMP) or folders of DICOM files; the first sets the output grid")
+    run.add_argument("--series", nargs="+", default=(), metavar="UID",
+                     help="Series Instance UIDs to read from DICOM folders holding several series "
+                          "(a folder given twice takes its listed series in order)")
     run.add_argument("--output-dir", required=True, metavar="DIR", help="folder for the outputs (created if missing)")
     add_segmentation_options(run)
     run.add_argument("--quantised", action="store_true", help="also write quantised.nii.gz: every voxel set to its cluster's mean intensity")
@@ -81,7 +85,7 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k-range", type=int, nargs=2, default=(2, 6), metavar=("MIN", "MAX"),
                         help=f"numbers of clusters tried by -k auto, within 2..{MAX_CLUSTERS} (default: 2 6)")
     parser.add_argument("--mask", default=defaults.mask, metavar="nonzero|otsu|none|PATH",
-                        help="voxels to cluster: > 0 in every input, above Otsu's threshold of the first input, all, or > 0 in a mask file (default: %(default)s)")
+                        help="voxels to cluster: > 0 in every input, above Otsu's threshold of the first input, all, or > 0 in a mask file or DICOM folder (default: %(default)s)")
     parser.add_argument("--scaling", choices=SCALINGS, default=defaults.scaling, help="per-input feature scaling (default: %(default)s)")
     parser.add_argument("--covariance", choices=COVARIANCE_TYPES, default=defaults.covariance_type, help="GMM covariance type (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
@@ -161,6 +165,7 @@ def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
         report=arguments.report,
         quantised=arguments.quantised,
         preview=getattr(arguments, "preview", False),
+        series=getattr(arguments, "series", ()),
     )
 
 

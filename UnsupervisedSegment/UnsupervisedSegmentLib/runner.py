@@ -31,6 +31,7 @@ class RunRequest:
     report: bool = True
     quantised: bool = False
     preview: bool = False
+    series: Sequence[str] = ()
 
 
 def render_preview_files(result: SegmentationResult, directory: Path) -> None:
@@ -53,7 +54,7 @@ def run_to_directory(
     """
     report = progress or (lambda message: None)
     report(f"reading {len(inputs)} input(s)")
-    loaded = load_inputs(inputs, request.names, mask or request.options.mask)
+    loaded = load_inputs(inputs, request.names, mask or request.options.mask, request.series)
     result = segment_channels(loaded.channels, request.options, loaded.mask, progress=report)
     report(f"writing outputs to {output_dir}")
     written = write_outputs(result, output_dir, report=request.report, quantised=request.quantised,
