@@ -118,3 +118,10 @@ def test_2d_medical_slice_gets_areas_in_mm2(tmp_path, capsys):
     quantised = np.asarray(Image.open(out / "quantised.png"))
     assert quantised.dtype == np.uint8 and quantised.shape == (30, 40), "an 8-bit picture over the slice's range"
     assert (out / "report.png").is_file() and (out / "quantised.nii.gz").is_file()
+
+
+def test_bias_correction_of_a_photo_runs_in_2d(tmp_path):
+    photo = write(colour_picture(), tmp_path / "photo.png")
+    assert main(["run", str(photo), "-k", "3", "--mask", "none", "--bias-correction", "--no-report", "-q",
+                 "--output-dir", str(tmp_path / "out")]) == 0
+    assert np.asarray(Image.open(tmp_path / "out" / "labels.png")).shape == (60, 80)

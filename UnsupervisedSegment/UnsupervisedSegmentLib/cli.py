@@ -222,6 +222,7 @@ def configure_logging(quiet: bool) -> None:
     log.handlers = [handler]
     log.propagate = False
     log.setLevel(logging.WARNING if quiet else logging.INFO)
+    logging.getLogger("nibabel").setLevel(logging.ERROR)  # header repairs of damaged files: the error line says enough
 
 
 def main(argv: Sequence[str] | None = None) -> int:

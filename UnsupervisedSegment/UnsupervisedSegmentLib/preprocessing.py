@@ -80,11 +80,19 @@ def correct_bias_field(
         raise ValueError("no voxel inside the mask is > 0: nothing to fit the bias field to")
     source = _to_sitk(values, spacing)
     mask_image = sitk.Cast(_to_sitk(mask, spacing), sitk.sitkUInt8)
+    planar = values.shape[2] == 1
+    if planar:  # a photo or a 2D slice: N4 in 2D
+        source, mask_image = source[:, :, 0], mask_image[:, :, 0]
     corrector = sitk.N4BiasFieldCorrectionImageFilter()
     corrector.SetMaximumNumberOfIterations([int(n) for n in iterations])
-    factor = [int(shrink_factor)] * 3
-    corrector.Execute(sitk.Shrink(source, factor), sitk.Shrink(mask_image, factor))
-    log_bias = _from_sitk(corrector.GetLogBiasFieldAsImage(source))
+    factor = [min(int(shrink_factor), size) for size in source.GetSize()]
+    try:
+        corrector.Execute(sitk.Shrink(source, factor), sitk.Shrink(mask_image, factor))
+    except RuntimeError:  # e.g. too few voxels along an axis for the B-spline field
+        raise ValueError(f"N4 cannot fit a bias field to this {'x'.join(map(str, values.shape))} image; "
+                         "leave out the bias-field correction") from None
+    field = corrector.GetLogBiasFieldAsImage(source)
+    log_bias = _from_sitk(sitk.JoinSeries(field) if planar else field)
     log_bias -= np.float32(log_bias[mask].mean())
     return values / np.exp(log_bias)
 
