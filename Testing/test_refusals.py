@@ -115,3 +115,12 @@ def test_lesion_run_that_finds_nothing_succeeds_with_an_empty_lesion(tmp_path, c
                    "--output-dir", str(tmp_path / "out")])
     assert status == 0
     assert (tmp_path / "out" / "lesion.nii.gz").is_file()
+
+
+def test_a_missing_input_or_mask_is_refused_before_any_input_is_read(sample_paths, tmp_path, capsys, no_reading):
+    out = str(tmp_path / "out")
+    assert main(["run", str(sample_paths[0]), str(tmp_path / "gone.nii.gz"), "--output-dir", out, "-q"]) == 2
+    assert "input file not found" in capsys.readouterr().err
+    assert main(["run", str(sample_paths[0]), "--mask", str(tmp_path / "gone_mask.nii.gz"), "--output-dir", out, "-q"]) == 2
+    assert "neither a rule" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

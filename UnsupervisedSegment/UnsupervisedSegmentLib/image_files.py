@@ -46,13 +46,11 @@ def read_channels(path: str | Path, name: str | None = None, series: Sequence[st
     description unless ``name`` is given. Raises UserInputError for a missing, unreadable, 4D
     or non-image file, and a folder without (or with an unchosen one of several) DICOM series.
     """
-    path = Path(path)
+    path = require_input(path)
     if path.is_dir():
         chosen = choose_series(path, series, occurrence)
         name = name or series_name(chosen, path)
         array, grid = _itk_array(read_series(chosen), path)
-    elif not path.is_file():
-        raise UserInputError(f"input file not found: {path}")
     elif path.name.lower().endswith(NIFTI_SUFFIXES):
         array, grid = _read_nifti(path)
     else:
@@ -64,6 +62,14 @@ def read_channels(path: str | Path, name: str | None = None, series: Sequence[st
         Channel(channel_name, np.ascontiguousarray(array[..., c]), grid, str(path))
         for c, channel_name in enumerate(component_names(name, array.shape[3]))
     ]
+
+
+def require_input(path: str | Path) -> Path:
+    """``path`` as a Path when it is a file or folder; UserInputError when there is nothing there."""
+    path = Path(path)
+    if not (path.is_file() or path.is_dir()):
+        raise UserInputError(f"input file not found: {path}")
+    return path
 
 
 def _read_nifti(path: Path) -> tuple[np.ndarray, Grid]:

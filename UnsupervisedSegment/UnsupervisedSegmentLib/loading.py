@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import UserInputError
 from .grid import align_channels, overlaps, resample
-from .image_files import read_channels
+from .image_files import read_channels, require_input
 from .masking import MASK_RULES
 from .volume import Channel, Grid
 
@@ -32,6 +32,10 @@ def load_inputs(paths: Sequence[str | Path], names: Sequence[str] | None = None,
     """
     if names and len(names) != len(paths):
         raise UserInputError(f"--names gives {len(names)} names for {len(paths)} inputs; give one name per input")
+    for path in paths:  # every input exists, and so does a mask file, before any is read
+        require_input(path)
+    if mask not in MASK_RULES:
+        require_mask(mask)
     channels: list[Channel] = []
     for index, path in enumerate(paths):
         occurrence = [Path(p).resolve() for p in paths[:index]].count(Path(path).resolve())
@@ -46,10 +50,15 @@ def load_inputs(paths: Sequence[str | Path], names: Sequence[str] | None = None,
 
 def read_mask(path: str | Path, reference: Channel, series: Sequence[str] = ()) -> np.ndarray:
     """A mask file's (or DICOM series') voxels > 0 on the reference channel's grid (nearest-neighbour if resampled)."""
-    if not Path(path).exists():
-        raise UserInputError(f"--mask {path!r} is neither a rule ({', '.join(MASK_RULES)}) nor an existing file or DICOM folder")
+    require_mask(path)
     mask_channel = read_channels(path, "mask", series)[0]
     return resample_mask(mask_channel.data, mask_channel, reference.grid, str(path))
+
+
+def require_mask(path: str | Path) -> None:
+    """UserInputError unless ``path`` is an existing mask file or DICOM folder."""
+    if not Path(path).exists():
+        raise UserInputError(f"--mask {str(path)!r} is neither a rule ({', '.join(MASK_RULES)}) nor an existing file or DICOM folder")
 
 
 def resample_mask(data: np.ndarray, source: Channel, target: Grid, what: str) -> np.ndarray:
