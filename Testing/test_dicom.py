@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import locale
 from pathlib import Path
 
 import nibabel as nib
@@ -35,6 +37,24 @@ def write_dicom_series(data: np.ndarray, affine: np.ndarray, folder: Path, uid: 
     orientation = "\\".join(f"{v:.6f}" for v in (d[0], d[3], d[6], d[1], d[4], d[7]))
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
+    with kept_locale():  # GDCM's writer sets the C locale, which would make later text reads ASCII
+        _write_planes(image, orientation, folder, uid, description, writer)
+    return folder
+
+
+@contextlib.contextmanager
+def kept_locale():
+    """Restore the process locale after the block."""
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def _write_planes(image: sitk.Image, orientation: str, folder: Path, uid: str, description: str,
+                  writer: sitk.ImageFileWriter) -> None:
+    """Write each axial plane of ``image`` as one DICOM file with the series' tags."""
     for k in range(image.GetDepth()):
         plane = image[:, :, k]
         for tag, value in (("0008|0060", "MR"), ("0008|103e", description), ("0020|000d", "1.2.826.0.1.3680043.2.1125.1"),
@@ -44,7 +64,6 @@ def write_dicom_series(data: np.ndarray, affine: np.ndarray, folder: Path, uid: 
             plane.SetMetaData(tag, value)
         writer.SetFileName(str(folder / f"{uid.rsplit('.', 1)[-1]}_{k:03d}.dcm"))
         writer.Execute(plane)
-    return folder
 
 
 def canonical(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
