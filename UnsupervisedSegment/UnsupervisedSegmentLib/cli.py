@@ -178,13 +178,15 @@ def command_run(arguments: argparse.Namespace) -> None:
     for note in outcome.notes:
         log.warning(note)
     result = outcome.result
-    shape = "x".join(str(n) for n in result.grid.shape)
-    print(f"grid: {shape} voxels of {' x '.join(f'{s:.3g}' for s in result.grid.spacing)} mm")
     if is_planar(result.grid):
         area = pixel_area_mm2(result)
+        size = f"{' x '.join(f'{s:.3g}' for s in result.grid.spacing[:2])} mm" if area else "no physical size"
+        print(f"picture: {result.grid.shape[0]}x{result.grid.shape[1]} pixels ({size})")
         print(f"mask: {result.mask_voxels} pixels" + (f" ({result.mask_voxels * area:.1f} mm²)" if area else ""))
         print(format_table(result, area_rows(result)))
     else:
+        shape = "x".join(str(n) for n in result.grid.shape)
+        print(f"grid: {shape} voxels of {' x '.join(f'{s:.3g}' for s in result.grid.spacing)} mm")
         print(f"mask: {result.mask_voxels} voxels ({result.mask_voxels * result.grid.voxel_volume_mm3 / 1000:.1f} mL)")
         print(format_table(result, result.statistics))
     print("wrote: " + ", ".join(path.name for path in outcome.written))

@@ -39,7 +39,8 @@ def save_picture_report(result: SegmentationResult, path: str | Path) -> None:
         axis.set_axis_off()
     table = area_rows(result)
     key, unit = ("area_mm2", "mm²") if "area_mm2" in table[0] else ("pixels", "pixels")
-    legend = [Patch(color=segment.color, label=f"{row['segment']}: {row[key]:.6g} {unit}")
+    legend = [Patch(color=segment.color, label=f"{row['segment']}: {float(row[key]):.1f} {unit}" if unit == "mm²"
+                    else f"{row['segment']}: {row[key]} {unit}")
               for segment, row in zip(result.segments, table)]
     axes[0][2].legend(handles=legend, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, frameon=False)
     model = result.model
