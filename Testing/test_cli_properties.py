@@ -15,7 +15,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -23,10 +23,11 @@ from UnsupervisedSegmentLib.cli import main
 
 from conftest import make_phantom, save_nifti
 
-#: Each example's time bound: tiny inputs segment in well under a second (the engine is imported beforehand).
-DEADLINE = timedelta(seconds=15)
+#: Each example's time bound: tiny inputs segment in about a second (the engine is imported beforehand); the
+#: margin is for a machine shared with other jobs. A hang or a runaway k or allocation exceeds it.
+DEADLINE = timedelta(seconds=30)
 #: Examples per run: enough to mix every option with every input kind, and to stay well within make test's budget.
-EXAMPLES = 60
+EXAMPLES = 150
 
 
 def write_inputs(folder: Path) -> dict[str, Path]:
@@ -88,8 +89,9 @@ def digest(path: Path) -> str:
 
 options = st.fixed_dictionaries({}, optional={
     "--method": st.sampled_from(["gmm", "kmeans"]),
-    "-k": st.one_of(st.integers(-3, 80).map(str), st.just("auto"), st.sampled_from(["100000", "x"])),
-    "--k-range": st.tuples(st.integers(-1, 70), st.integers(-1, 70)).map(lambda r: [str(r[0]), str(r[1])]),
+    "-k": st.one_of(st.integers(-3, 9).map(str), st.sampled_from(["auto", "64", "65", "100000", "x"])),
+    "--k-range": st.one_of(st.tuples(st.integers(-1, 6), st.integers(-1, 6)), st.sampled_from([(2, 5000), (60, 64)]))
+                   .map(lambda r: [str(r[0]), str(r[1])]),
     "--mask": st.sampled_from(["nonzero", "otsu", "none", "MASKFILE", "otsuu"]),
     "--scaling": st.sampled_from(["none", "standard", "robust"]),
     "--covariance": st.sampled_from(["full", "diag", "tied", "spherical"]),
@@ -97,13 +99,14 @@ options = st.fixed_dictionaries({}, optional={
     "--denoise": st.sampled_from(["none", "median", "gaussian", "curvature"]),
     "--mrf-beta": st.one_of(st.floats(-2, 3, allow_nan=False).map(lambda b: f"{b:.3g}"), st.sampled_from(["nan", "inf", "-0"])),
     "--mrf-neighbourhood": st.sampled_from(["6", "26"]),
-    "--seed": st.integers(0, 2**31 - 1).map(str),
+    "--seed": st.integers(-5, 2**33).map(str),
+    "--names": st.sampled_from([["a"], [""], ["x", "y"], ["a b", "c"]]),  # no modality names: lesion finding is refused (its empty case: issue 9)
 })
 flags = st.lists(st.sampled_from(["--posteriors", "--quantised", "--bias-correction", "--lesion"]), unique=True, max_size=2)
-input_kinds = st.lists(st.sampled_from(["nifti_gz", "nifti", "nrrd", "png", "4d", "nan", "tiny", "no_dicom", "missing"]),
+input_kinds = st.lists(st.sampled_from(["nifti_gz", "nifti", "nrrd", "png"] * 2 + ["4d", "nan", "tiny", "no_dicom", "missing"]),
                        min_size=1, max_size=2)
 corruptions = st.one_of(
-    st.none(),
+    st.none(), st.none(),  # two in three cases without a corrupted extra input, so that many requests succeed
     st.tuples(st.sampled_from(["nifti_gz", "nifti", "nrrd", "png"]), st.one_of(st.none(), st.floats(0, 0.99)),
               st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), max_size=4)),
 )
@@ -122,6 +125,8 @@ def test_any_request_ends_in_success_or_one_line_refusal(inputs, capsys, options
         for option, value in options.items():
             value = str(inputs["mask"]) if value == "MASKFILE" else value
             arguments += [option, *value] if isinstance(value, list) else [option, value]
+        if options.get("-k") == "64" or (options.get("-k") == "auto" and options.get("--k-range") == ["60", "64"]):
+            report = False  # report.png with ~64 stacked histograms takes ~10-25 s (report speed: issue 11)
         out = scratch / "out"
         before = [digest(p) for p in paths if p.exists()]
         try:
@@ -130,6 +135,7 @@ def test_any_request_ends_in_success_or_one_line_refusal(inputs, capsys, options
         except SystemExit as stop:  # argparse's refusals
             status = stop.code
         err = capsys.readouterr().err
+        event(f"exit status {status}")  # --hypothesis-show-statistics shows the mix of successes and refusals
         assert status in (0, 2), err
         assert [digest(p) for p in paths if p.exists()] == before, "inputs are never modified"
         if status == 2:

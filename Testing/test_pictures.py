@@ -125,3 +125,10 @@ def test_bias_correction_of_a_photo_runs_in_2d(tmp_path):
     assert main(["run", str(photo), "-k", "3", "--mask", "none", "--bias-correction", "--no-report", "-q",
                  "--output-dir", str(tmp_path / "out")]) == 0
     assert np.asarray(Image.open(tmp_path / "out" / "labels.png")).shape == (60, 80)
+
+
+@pytest.mark.parametrize("method", ["gaussian", "median", "curvature"])
+def test_denoising_a_photo_runs_in_2d(method, tmp_path):
+    photo = write(colour_picture(), tmp_path / "photo.png")
+    assert main(["run", str(photo), "-k", "3", "--mask", "none", "--denoise", method, "--no-report", "-q",
+                 "--output-dir", str(tmp_path / "out")]) == 0

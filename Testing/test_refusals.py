@@ -36,6 +36,9 @@ REFUSED_BY_OPTIONS = {
     "unknown neighbourhood": (["--mrf-neighbourhood", "8"], "invalid choice"),
     "unknown denoising": (["--denoise", "blur"], "invalid choice"),
     "unknown scaling": (["--scaling", "minmax"], "invalid choice"),
+    "negative seed": (["--seed", "-1"], "random seed"),
+    "seed beyond 32 bits": (["--seed", str(2**40)], "random seed"),
+    "empty name": (["--names", ""], "name is empty"),
 }
 
 
@@ -66,9 +69,11 @@ def test_bad_options_are_refused_before_reading(case, sample_paths, tmp_path, ca
     assert not (tmp_path / "out").exists()
 
 
-def test_batch_refuses_bad_options_before_reading_the_manifest(tmp_path, capsys):
-    assert main(["batch", str(tmp_path / "missing.csv"), "-k", "100000", "--output-dir", str(tmp_path / "out")]) == 2
-    assert f"at most {MAX_CLUSTERS}" in capsys.readouterr().err
+@pytest.mark.parametrize("arguments, fragment", [(["-k", "100000"], f"at most {MAX_CLUSTERS}"),
+                                                 (["--workers", "0"], "--workers must be at least 1")])
+def test_batch_refuses_bad_options_before_reading_the_manifest(arguments, fragment, tmp_path, capsys):
+    assert main(["batch", str(tmp_path / "missing.csv"), *arguments, "--output-dir", str(tmp_path / "out")]) == 2
+    assert fragment in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
@@ -123,4 +128,11 @@ def test_a_missing_input_or_mask_is_refused_before_any_input_is_read(sample_path
     assert "input file not found" in capsys.readouterr().err
     assert main(["run", str(sample_paths[0]), "--mask", str(tmp_path / "gone_mask.nii.gz"), "--output-dir", out, "-q"]) == 2
     assert "neither a rule" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_image_too_thin_for_the_gaussian_filter_is_refused(tmp_path, capsys):
+    thin = save_nifti(np.random.default_rng(0).random((10, 10, 3)).astype(np.float32) + 1, tmp_path / "thin.nii.gz")
+    assert main(["run", str(thin), "--denoise", "gaussian", "-q", "--output-dir", str(tmp_path / "out")]) == 2
+    assert "too few voxels along an axis" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

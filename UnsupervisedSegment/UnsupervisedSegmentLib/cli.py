@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__
 from .errors import UserInputError
-from .option_checks import MAX_CLUSTERS, check_options
+from .option_checks import MAX_CLUSTERS, check_names, check_options
 from .options import (
     COVARIANCE_TYPES, DENOISE_METHODS, ENGINES, LESION_PRESET, METHODS, NEIGHBOURHOODS, SCALINGS, SegmentationOptions,
 )
@@ -232,8 +232,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     configure_logging(quiet=getattr(arguments, "quiet", False))
     try:
-        if arguments.command in ("run", "batch"):
-            check_options(options_from_arguments(arguments))  # before any file is read
+        if arguments.command in ("run", "batch"):  # before any file is read
+            check_options(options_from_arguments(arguments))
+            check_names(arguments.names)
+        if getattr(arguments, "workers", None) is not None and arguments.workers < 1:
+            raise UserInputError(f"--workers must be at least 1, not {arguments.workers}")
         if arguments.command == "batch":
             return command_batch(arguments)
         if arguments.command == "evaluate":

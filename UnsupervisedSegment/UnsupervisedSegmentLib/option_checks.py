@@ -9,6 +9,7 @@ memory available.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from .errors import UserInputError
 from .options import COVARIANCE_TYPES, DENOISE_METHODS, ENGINES, METHODS, NEIGHBOURHOODS, SCALINGS, SegmentationOptions
 
@@ -18,6 +19,8 @@ MAX_CLUSTERS = 64
 #: Share of the available memory a run may plan to use (numpy temporaries come on top).
 MEMORY_SHARE = 0.8
 GIB = 1024**3
+#: Seeds numpy and scikit-learn accept.
+MAX_SEED = 2**32 - 1
 
 
 def check_options(options: SegmentationOptions) -> None:
@@ -38,9 +41,17 @@ def check_options(options: SegmentationOptions) -> None:
         _check_cluster_count(high, "the largest number of clusters to try (--k-range MAX)")
         if low > high:
             raise UserInputError(f"the range of clusters to try must be MIN <= MAX, not {low}..{high}")
+    if isinstance(options.seed, bool) or not isinstance(options.seed, int) or not 0 <= options.seed <= MAX_SEED:
+        raise UserInputError(f"the random seed must be a whole number from 0 to {MAX_SEED}, not {options.seed}")
     beta = options.mrf_beta
     if not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta < 0:
         raise UserInputError(f"the MRF strength (--mrf-beta) must be a finite number >= 0 (0 = off), not {beta}")
+
+
+def check_names(names: Sequence[str] | None) -> None:
+    """Input names (--names) must not be empty (the inputs' own names are checked once read)."""
+    if any(not name.strip() for name in names or ()):
+        raise UserInputError("--names: an input name is empty; give every input a name")
 
 
 def largest_k(options: SegmentationOptions) -> int:

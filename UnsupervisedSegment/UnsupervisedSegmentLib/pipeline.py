@@ -184,7 +184,10 @@ def preprocess_channels(channels: Sequence[Channel], mask: np.ndarray, options: 
                 raise UserInputError(f"input {channel.name!r}: {error}") from None
         if options.denoise != "none":
             report(f"denoising ({options.denoise}) {channel.name}")
-            data = denoise(data, channel.grid.spacing, options.denoise)
+            try:
+                data = denoise(data, channel.grid.spacing, options.denoise)
+            except ValueError as error:  # e.g. an image too thin for the filter
+                raise UserInputError(f"input {channel.name!r}: {error}") from None
         processed.append(replace(channel, data=data))
     return processed
 

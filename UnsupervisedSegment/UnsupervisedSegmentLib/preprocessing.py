@@ -115,17 +115,30 @@ def denoise(
     """
     spacing = _check(image, spacing)
     source = _to_sitk(image, spacing)
+    planar = np.shape(image)[2] == 1
+    if planar:  # a photo or a 2D slice: filtered in 2D
+        source = source[:, :, 0]
+    try:
+        filtered = _denoised(source, method, iterations, radius, sigma_mm)
+    except RuntimeError:  # e.g. the Gaussian needs 4 voxels along every axis
+        raise ValueError(f"{method} denoising cannot filter this {'x'.join(map(str, np.shape(image)))} image "
+                         "(too few voxels along an axis); use another method or none") from None
+    return _from_sitk(sitk.JoinSeries(filtered) if planar else filtered)
+
+
+def _denoised(source: sitk.Image, method: str, iterations: int, radius: int, sigma_mm: float) -> sitk.Image:
+    """``source`` (2D or 3D) filtered by one of the denoising methods (see :func:`denoise`)."""
     if method == "curvature":
         if int(iterations) != iterations or iterations < 1:
             raise ValueError(f"iterations must be an integer >= 1, not {iterations!r}")
-        time_step = 0.0625 * min(spacing) ** 2
-        return _from_sitk(sitk.CurvatureFlow(source, timeStep=time_step, numberOfIterations=int(iterations)))
+        time_step = 0.0625 * min(source.GetSpacing()) ** 2
+        return sitk.CurvatureFlow(source, timeStep=time_step, numberOfIterations=int(iterations))
     if method == "median":
         if int(radius) != radius or radius < 1:
             raise ValueError(f"radius must be an integer >= 1, not {radius!r}")
-        return _from_sitk(sitk.Median(source, [int(radius)] * 3))
+        return sitk.Median(source, [int(radius)] * source.GetDimension())
     if method == "gaussian":
         if not sigma_mm > 0:
             raise ValueError(f"sigma_mm must be > 0, not {sigma_mm!r}")
-        return _from_sitk(sitk.SmoothingRecursiveGaussian(source, float(sigma_mm)))
+        return sitk.SmoothingRecursiveGaussian(source, float(sigma_mm))
     raise ValueError(f"unknown denoising method {method!r}; use one of {', '.join(DENOISE_METHODS)}")
