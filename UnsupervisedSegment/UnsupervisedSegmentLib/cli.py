@@ -11,28 +11,41 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__
-from .clustering import COVARIANCE_TYPES, ENGINES, METHODS
 from .errors import UserInputError
-from .features import SCALINGS
-from .mrf import NEIGHBOURHOODS
-from .preprocessing import DENOISE_METHODS
-from .lesion import LESION_PRESET
-from .pipeline import SegmentationOptions, SegmentationResult
-from .runner import RunRequest, run_to_directory
+from .option_checks import MAX_CLUSTERS, check_names, check_options
+from .options import (
+    COVARIANCE_TYPES, DENOISE_METHODS, ENGINES, LESION_PRESET, METHODS, NEIGHBOURHOODS, SCALINGS, SegmentationOptions,
+)
+
+if TYPE_CHECKING:  # the engine is imported only once the request has passed its checks
+    from .pipeline import SegmentationResult
+    from .runner import RunRequest
 
 PROGRAM = "unsupervised-segment"
 log = logging.getLogger(PROGRAM)
 
 
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (exit status 2) like every other user error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROGRAM}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    parser = argparse.ArgumentParser(prog=PROGRAM, description="Unsupervised (GMM / k-means) segmentation of medical images.")
+    parser = OneLineArgumentParser(prog=PROGRAM, description="Unsupervised (GMM / k-means) segmentation of medical images.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="segment co-registered images", description="Cluster the masked voxels of co-registered images into segments.")
-    run.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (NIfTI, NRRD, MHA, PNG, JPEG, TIFF); the first sets the output grid")
+    run.add_argument("inputs", nargs="+", metavar="INPUT",
+                     help="image files (NIfTI, NRRD, MHA, PNG, JPEG, TIFF, BMP) or folders of DICOM files; the first sets the output grid")
+    run.add_argument("--series", nargs="+", default=(), metavar="UID",
+                     help="Series Instance UIDs to read from DICOM folders holding several series "
+                          "(a folder given twice takes its listed series in order)")
     run.add_argument("--output-dir", required=True, metavar="DIR", help="folder for the outputs (created if missing)")
     add_segmentation_options(run)
     run.add_argument("--quantised", action="store_true", help="also write quantised.nii.gz: every voxel set to its cluster's mean intensity")
@@ -71,12 +84,12 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
     defaults = SegmentationOptions()
     parser.add_argument("--method", choices=METHODS, default=defaults.method, help="clustering method (default: %(default)s)")
     parser.add_argument("-k", "--clusters", type=clusters_argument, metavar="N|auto",
-                        help=f"number of clusters, or auto: the lowest BIC in --k-range (GMM) "
+                        help=f"number of clusters (2 to {MAX_CLUSTERS}), or auto: the lowest BIC in --k-range (GMM) "
                              f"(default: {defaults.n_clusters}; {LESION_PRESET['clusters']} with --lesion)")
     parser.add_argument("--k-range", type=int, nargs=2, default=(2, 6), metavar=("MIN", "MAX"),
-                        help="numbers of clusters tried by -k auto (default: 2 6)")
+                        help=f"numbers of clusters tried by -k auto, within 2..{MAX_CLUSTERS} (default: 2 6)")
     parser.add_argument("--mask", default=defaults.mask, metavar="nonzero|otsu|none|PATH",
-                        help="voxels to cluster: > 0 in every input, above Otsu's threshold of the first input, all, or > 0 in a mask file (default: %(default)s)")
+                        help="voxels to cluster: > 0 in every input, above Otsu's threshold of the first input, all, or > 0 in a mask file or DICOM folder (default: %(default)s)")
     parser.add_argument("--scaling", choices=SCALINGS, default=defaults.scaling, help="per-input feature scaling (default: %(default)s)")
     parser.add_argument("--covariance", choices=COVARIANCE_TYPES, default=defaults.covariance_type, help="GMM covariance type (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
@@ -88,7 +101,7 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--denoise", choices=("none", *DENOISE_METHODS), default=defaults.denoise,
                         help="denoise each input before clustering (default: %(default)s)")
     parser.add_argument("--mrf-beta", type=float, metavar="BETA",
-                        help=f"strength of the spatial (Potts MRF) prior; 0 = voxel by voxel "
+                        help=f"strength of the spatial (Potts MRF) prior, >= 0; 0 = voxel by voxel "
                              f"(default: {defaults.mrf_beta:g}; {LESION_PRESET['mrf_beta']:g} with --lesion)")
     parser.add_argument("--mrf-neighbourhood", type=int, choices=NEIGHBOURHOODS, default=defaults.mrf_neighbourhood,
                         help="MRF neighbours per voxel (default: %(default)s)")
@@ -96,13 +109,19 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
                         help="find the lesion automatically (needs --names such as flair, t1c, t2): lesion.nii.gz and a 'Lesion' segment")
 
 
-def format_table(result: SegmentationResult) -> str:
-    """The per-segment statistics as an aligned plain-text table."""
-    headers = ["segment", "label", "voxels", "mL"] + [f"mean {name}" for name in result.channel_names]
+#: Size columns of the printed table, where the statistics have them: key, header, format.
+SIZE_COLUMNS = (("voxels", "voxels", "{}"), ("volume_ml", "mL", "{:.2f}"), ("pixels", "pixels", "{}"),
+                ("area_mm2", "mm²", "{:.1f}"))
+
+
+def format_table(result: SegmentationResult, statistics: Sequence[dict[str, object]]) -> str:
+    """Per-segment ``statistics`` (volumes, or areas of a 2D result) as an aligned plain-text table."""
+    sizes = [(key, header, style) for key, header, style in SIZE_COLUMNS if key in statistics[0]]
+    headers = ["segment", "label"] + [header for _, header, _ in sizes] + [f"mean {name}" for name in result.channel_names]
     rows = [
-        [str(row["segment"]), str(row["label"]), str(row["voxels"]), f"{row['volume_ml']:.2f}"]
+        [str(row["segment"]), str(row["label"])] + [style.format(row[key]) for key, _, style in sizes]
         + [f"{row[f'mean_{name}']:.1f}" for name in result.channel_names]
-        for row in result.statistics
+        for row in statistics
     ]
     widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
     return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in [headers, *rows])
@@ -118,44 +137,62 @@ def clusters_argument(value: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected a whole number or auto, not {value!r}") from None
 
 
-def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
-    """RunRequest from parsed command-line arguments (with --lesion, its preset fills what is not given)."""
+def options_from_arguments(arguments: argparse.Namespace) -> SegmentationOptions:
+    """SegmentationOptions from parsed command-line arguments (with --lesion, its preset fills what is not given)."""
     preset = LESION_PRESET if arguments.lesion else {}
     clusters = arguments.clusters if arguments.clusters is not None else preset.get("clusters", SegmentationOptions.n_clusters)
+    return SegmentationOptions(
+        method=arguments.method,
+        n_clusters=clusters if isinstance(clusters, int) else SegmentationOptions.n_clusters,
+        auto_clusters=tuple(arguments.k_range) if clusters == "auto" else None,
+        mask=arguments.mask,
+        scaling=arguments.scaling,
+        covariance_type=arguments.covariance,
+        seed=arguments.seed,
+        engine=arguments.engine,
+        posteriors=arguments.posteriors,
+        bias_correction=arguments.bias_correction,
+        denoise=arguments.denoise,
+        mrf_beta=arguments.mrf_beta if arguments.mrf_beta is not None else preset.get("mrf_beta", 0.0),
+        mrf_neighbourhood=arguments.mrf_neighbourhood,
+        lesion=arguments.lesion,
+    )
+
+
+def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
+    """RunRequest from parsed command-line arguments."""
+    from .runner import RunRequest
+
     return RunRequest(
-        options=SegmentationOptions(
-            method=arguments.method,
-            n_clusters=clusters if isinstance(clusters, int) else SegmentationOptions.n_clusters,
-            auto_clusters=tuple(arguments.k_range) if clusters == "auto" else None,
-            mask=arguments.mask,
-            scaling=arguments.scaling,
-            covariance_type=arguments.covariance,
-            seed=arguments.seed,
-            engine=arguments.engine,
-            posteriors=arguments.posteriors,
-            bias_correction=arguments.bias_correction,
-            denoise=arguments.denoise,
-            mrf_beta=arguments.mrf_beta if arguments.mrf_beta is not None else preset.get("mrf_beta", 0.0),
-            mrf_neighbourhood=arguments.mrf_neighbourhood,
-            lesion=arguments.lesion,
-        ),
+        options=options_from_arguments(arguments),
         names=arguments.names,
         report=arguments.report,
         quantised=arguments.quantised,
         preview=getattr(arguments, "preview", False),
+        series=getattr(arguments, "series", ()),
     )
 
 
 def command_run(arguments: argparse.Namespace) -> None:
     """Segment the inputs and write the outputs."""
+    from .planar import area_rows, is_planar, pixel_area_mm2
+    from .runner import run_to_directory
+
     outcome = run_to_directory(arguments.inputs, arguments.output_dir, request_from_arguments(arguments), progress=log.info)
     for note in outcome.notes:
         log.warning(note)
     result = outcome.result
-    shape = "x".join(str(n) for n in result.grid.shape)
-    print(f"grid: {shape} voxels of {' x '.join(f'{s:.3g}' for s in result.grid.spacing)} mm")
-    print(f"mask: {result.mask_voxels} voxels ({result.mask_voxels * result.grid.voxel_volume_mm3 / 1000:.1f} mL)")
-    print(format_table(result))
+    if is_planar(result.grid):
+        area = pixel_area_mm2(result)
+        size = f"{' x '.join(f'{s:.3g}' for s in result.grid.spacing[:2])} mm" if area else "no physical size"
+        print(f"picture: {result.grid.shape[0]}x{result.grid.shape[1]} pixels ({size})")
+        print(f"mask: {result.mask_voxels} pixels" + (f" ({result.mask_voxels * area:.1f} mm²)" if area else ""))
+        print(format_table(result, area_rows(result)))
+    else:
+        shape = "x".join(str(n) for n in result.grid.shape)
+        print(f"grid: {shape} voxels of {' x '.join(f'{s:.3g}' for s in result.grid.spacing)} mm")
+        print(f"mask: {result.mask_voxels} voxels ({result.mask_voxels * result.grid.voxel_volume_mm3 / 1000:.1f} mL)")
+        print(format_table(result, result.statistics))
     print("wrote: " + ", ".join(path.name for path in outcome.written))
 
 
@@ -192,6 +229,7 @@ def configure_logging(quiet: bool) -> None:
     log.handlers = [handler]
     log.propagate = False
     log.setLevel(logging.WARNING if quiet else logging.INFO)
+    logging.getLogger("nibabel").setLevel(logging.ERROR)  # header repairs of damaged files: the error line says enough
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -199,6 +237,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     configure_logging(quiet=getattr(arguments, "quiet", False))
     try:
+        if arguments.command in ("run", "batch"):  # before any file is read
+            check_options(options_from_arguments(arguments))
+            check_names(arguments.names)
+        if getattr(arguments, "workers", None) is not None and arguments.workers < 1:
+            raise UserInputError(f"--workers must be at least 1, not {arguments.workers}")
         if arguments.command == "batch":
             return command_batch(arguments)
         if arguments.command == "review":

@@ -17,10 +17,8 @@ from .fast_gmm import FastGaussianMixture
 from .fast_kmeans import FastKMeans
 from .features import count_distinct_rows
 from .mrf import mixture_log_likelihood
+from .options import COVARIANCE_TYPES, ENGINES, METHODS
 
-METHODS = ("gmm", "kmeans")
-COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
-ENGINES = ("fast", "sklearn")
 
 
 def make_backend(method: str, n_clusters: int, covariance_type: str, random_state: int | None, engine: str):

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import UserInputError
+from .options import SCALINGS
 from .volume import Channel
 
-SCALINGS = ("none", "standard", "robust")
 
 
 def feature_matrix(channels: Sequence[Channel], mask: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:

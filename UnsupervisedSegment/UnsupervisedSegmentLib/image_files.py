@@ -1,26 +1,29 @@
 """Reading input images into channels and writing label maps and volumes.
 
-NIfTI goes through nibabel; NRRD, NHDR, MHA/MHD and 2D pictures (PNG, JPEG, TIFF, BMP)
-through SimpleITK. A 2D picture becomes a single-slice volume; the colours of an RGB image
-become separate channels (``<name>_r``, ``<name>_g``, ``<name>_b``).
+NIfTI goes through nibabel; NRRD, NHDR, MHA/MHD, 2D pictures (PNG, JPEG, TIFF, BMP) and
+DICOM series (a folder, see :mod:`dicom`) through SimpleITK. A 2D picture becomes a
+single-slice volume; the colours of an RGB image become separate channels (``<name>_r``,
+``<name>_g``, ``<name>_b``).
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import UserInputError
+from .dicom import choose_series, read_series, series_name
+from .errors import UserInputError, first_line
 from .volume import Channel, Grid, component_names
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-SUPPORTED = "NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd), PNG, JPEG, TIFF or BMP"
+SUPPORTED = "NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd), PNG, JPEG, TIFF, BMP, or a folder of DICOM files"
 
 #: Flips LPS (ITK's world) to RAS (nibabel's and Slicer's world), and back.
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -35,19 +38,24 @@ def image_stem(path: str | Path) -> str:
     return Path(path).stem
 
 
-def read_channels(path: str | Path, name: str | None = None) -> list[Channel]:
-    """Read one image file as one channel (scalar) or several (RGB colours).
+def read_channels(path: str | Path, name: str | None = None, series: Sequence[str] = (), occurrence: int = 0) -> list[Channel]:
+    """Read one image file or DICOM folder as one channel (scalar) or several (RGB colours).
 
-    Raises UserInputError for a missing, unreadable, 4D or non-image file.
+    For a folder holding several DICOM series, ``series`` (UIDs) chooses: the ``occurrence``-th
+    of its series listed there (see :func:`dicom.choose_series`). A series is named after its
+    description unless ``name`` is given. Raises UserInputError for a missing, unreadable, 4D
+    or non-image file, and a folder without (or with an unchosen one of several) DICOM series.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"input file not found: {path}")
-    name = name or image_stem(path)
-    if path.name.lower().endswith(NIFTI_SUFFIXES):
+    path = require_input(path)
+    if path.is_dir():
+        chosen = choose_series(path, series, occurrence)
+        name = name or series_name(chosen, path)
+        array, grid = _itk_array(read_series(chosen), path)
+    elif path.name.lower().endswith(NIFTI_SUFFIXES):
         array, grid = _read_nifti(path)
     else:
         array, grid = _read_with_itk(path)
+    name = name or image_stem(path)
     if array.ndim == 3:
         return [Channel(name, array, grid, str(path))]
     return [
@@ -56,13 +64,21 @@ def read_channels(path: str | Path, name: str | None = None) -> list[Channel]:
     ]
 
 
+def require_input(path: str | Path) -> Path:
+    """``path`` as a Path when it is a file or folder; UserInputError when there is nothing there."""
+    path = Path(path)
+    if not (path.is_file() or path.is_dir()):
+        raise UserInputError(f"input file not found: {path}")
+    return path
+
+
 def _read_nifti(path: Path) -> tuple[np.ndarray, Grid]:
     """Read a NIfTI file as a float32 (i, j, k) array and its grid."""
     try:
         image = nib.load(str(path))
         array = np.asarray(image.dataobj, dtype=np.float32)
     except (nib.filebasedimages.ImageFileError, OSError, EOFError, zlib.error, ValueError) as error:
-        raise UserInputError(f"cannot read {path} as NIfTI ({_first_line(error)}); is it a valid image file?") from None
+        raise UserInputError(f"cannot read {path} as NIfTI ({first_line(error)}); is it a valid image file?") from None
     array = _as_3d(array, path)
     return array, Grid(array.shape[:3], image.affine)
 
@@ -73,6 +89,11 @@ def _read_with_itk(path: Path) -> tuple[np.ndarray, Grid]:
         image = sitk.ReadImage(str(path))
     except RuntimeError:
         raise UserInputError(f"cannot read {path}: not an image file in a supported format ({SUPPORTED})") from None
+    return _itk_array(image, path)
+
+
+def _itk_array(image: sitk.Image, path: Path) -> tuple[np.ndarray, Grid]:
+    """A SimpleITK image as a float32 (i, j, k[, c]) array and its grid; 4D and higher refused."""
     dimension = image.GetDimension()
     if dimension > 3:
         raise UserInputError(f"{path} is {dimension}D; give each input as one 2D or 3D image")
@@ -119,11 +140,6 @@ def _as_3d(array: np.ndarray, path: Path) -> np.ndarray:
             "(split a 4D series into separate files)"
         )
     return array
-
-
-def _first_line(error: BaseException) -> str:
-    """The first line of an exception's message."""
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def write_nifti(array: np.ndarray, grid: Grid, path: str | Path) -> None:

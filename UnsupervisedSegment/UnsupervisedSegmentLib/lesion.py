@@ -58,6 +58,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from .options import LESION_PRESET  # noqa: F401 - the preset is part of the lesion rule
+
 MM3_PER_ML = 1000.0
 #: Channel roles and the name fragments that give them, in matching order.
 ROLE_ALIASES: dict[str, tuple[str, ...]] = {
@@ -68,10 +70,6 @@ ROLE_ALIASES: dict[str, tuple[str, ...]] = {
     "adc": ("adc",),
 }
 #: Roles whose hyperintensity is evidence of a lesion.
-#: What lesion finding uses unless told otherwise: six clusters (CSF, grey matter, white matter,
-#: oedema, enhancing tumour, necrosis) and the MRF prior with the textbook Potts weight 1.
-#: Three clusters merge oedema with tissue (see the limits above).
-LESION_PRESET: dict[str, object] = {"clusters": 6, "mrf_beta": 1.0}
 EVIDENCE_ROLES = ("flair", "t2", "t1c")
 ROBUST_SD_PER_MAD = 1.4826
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import UserInputError
 from .grid import align_channels, overlaps, resample
-from .image_files import read_channels
+from .image_files import read_channels, require_input
 from .masking import MASK_RULES
 from .volume import Channel, Grid
 
@@ -24,27 +24,41 @@ class LoadedInputs:
     messages: list[str] = field(default_factory=list)
 
 
-def load_inputs(paths: Sequence[str | Path], names: Sequence[str] | None = None, mask: str = "nonzero") -> LoadedInputs:
-    """Read input images (and a mask file when ``mask`` is not a rule name) onto one grid."""
+def load_inputs(paths: Sequence[str | Path], names: Sequence[str] | None = None, mask: str = "nonzero",
+                series: Sequence[str] = ()) -> LoadedInputs:
+    """Read input images (and a mask file when ``mask`` is not a rule name) onto one grid.
+
+    A DICOM folder given more than once takes, in order, the series of ``series`` it holds.
+    """
     if names and len(names) != len(paths):
         raise UserInputError(f"--names gives {len(names)} names for {len(paths)} inputs; give one name per input")
+    for path in paths:  # every input exists, and so does a mask file, before any is read
+        require_input(path)
+    if mask not in MASK_RULES:
+        require_mask(mask)
     channels: list[Channel] = []
     for index, path in enumerate(paths):
-        channels += read_channels(path, names[index] if names else None)
+        occurrence = [Path(p).resolve() for p in paths[:index]].count(Path(path).resolve())
+        channels += read_channels(path, names[index] if names else None, series, occurrence)
     duplicates = sorted({c.name for c in channels if [d.name for d in channels].count(c.name) > 1})
     if duplicates:
         raise UserInputError(f"two inputs are both called {duplicates[0]!r}; name them with --names")
     channels, messages = align_channels(channels)
-    mask_array = None if mask in MASK_RULES else read_mask(mask, channels[0])
+    mask_array = None if mask in MASK_RULES else read_mask(mask, channels[0], series)
     return LoadedInputs(channels, mask_array, messages)
 
 
-def read_mask(path: str | Path, reference: Channel) -> np.ndarray:
-    """A mask file's voxels > 0 on the reference channel's grid (nearest-neighbour if resampled)."""
-    if not Path(path).is_file():
-        raise UserInputError(f"--mask {path!r} is neither a rule ({', '.join(MASK_RULES)}) nor an existing file")
-    mask_channel = read_channels(path, "mask")[0]
+def read_mask(path: str | Path, reference: Channel, series: Sequence[str] = ()) -> np.ndarray:
+    """A mask file's (or DICOM series') voxels > 0 on the reference channel's grid (nearest-neighbour if resampled)."""
+    require_mask(path)
+    mask_channel = read_channels(path, "mask", series)[0]
     return resample_mask(mask_channel.data, mask_channel, reference.grid, str(path))
+
+
+def require_mask(path: str | Path) -> None:
+    """UserInputError unless ``path`` is an existing mask file or DICOM folder."""
+    if not Path(path).exists():
+        raise UserInputError(f"--mask {str(path)!r} is neither a rule ({', '.join(MASK_RULES)}) nor an existing file or DICOM folder")
 
 
 def resample_mask(data: np.ndarray, source: Channel, target: Grid, what: str) -> np.ndarray:

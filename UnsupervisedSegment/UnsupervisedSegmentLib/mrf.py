@@ -23,8 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-NEIGHBOURHOODS = (6, 26)
-COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
+from .options import COVARIANCE_TYPES, NEIGHBOURHOODS
+
 
 
 def mixture_log_likelihood(

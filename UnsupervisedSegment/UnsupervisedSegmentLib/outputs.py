@@ -20,6 +20,7 @@ import numpy as np
 from .errors import UserInputError
 from .image_files import write_nifti
 from .pipeline import SegmentationResult
+from .planar import area_rows, is_planar, write_planar_pictures
 from .segfile import write_seg_nrrd
 from .statistics import statistics_columns
 
@@ -52,10 +53,10 @@ def atomic_output_dir(directory: str | Path) -> Iterator[Path]:
             directory.rmdir()
 
 
-def write_statistics_csv(rows: Sequence[dict[str, object]], channel_names: Sequence[str], path: str | Path) -> None:
-    """Write the per-segment statistics as CSV (columns from :func:`statistics_columns`)."""
+def write_statistics_csv(rows: Sequence[dict[str, object]], columns: Sequence[str], path: str | Path) -> None:
+    """Write the per-segment statistics as CSV with the given columns."""
     with open(path, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=statistics_columns(channel_names))
+        writer = csv.DictWriter(stream, fieldnames=list(columns))
         writer.writeheader()
         for row in rows:
             writer.writerow({key: _format(value) for key, value in row.items()})
@@ -78,19 +79,27 @@ def write_outputs(
 
     ``extra(result, staging_dir)`` may add more files to the same atomic set.
     """
+    planar = is_planar(result.grid)
     with atomic_output_dir(directory) as staging:
         write_nifti(result.labels, result.grid, staging / LABELS_FILE)
         write_seg_nrrd(result.labels, result.grid, result.segments, staging / SEGMENTATION_FILE)
-        write_statistics_csv(result.statistics, result.channel_names, staging / STATISTICS_FILE)
+        if planar:  # photos and 2D slices: areas, and pictures a person can open
+            rows = area_rows(result)
+            write_statistics_csv(rows, list(rows[0]), staging / STATISTICS_FILE)
+            write_planar_pictures(result, staging, quantised=quantised)
+        else:
+            write_statistics_csv(result.statistics, statistics_columns(result.channel_names), staging / STATISTICS_FILE)
         if result.posteriors is not None:
             write_nifti(result.posteriors, result.grid, staging / POSTERIORS_FILE)
         if result.lesion is not None:
             write_nifti(result.lesion.astype(np.uint8), result.grid, staging / LESION_FILE)
         if quantised:
             write_nifti(_squeeze_channels(result.quantised), result.grid, staging / QUANTISED_FILE)
-        if report:
-            from .report import save_report  # matplotlib is needed only for the figure
-
+        if report:  # matplotlib is needed only for the figure
+            if planar:
+                from .picture_report import save_picture_report as save_report
+            else:
+                from .report import save_report
             save_report(result, staging / REPORT_FILE)
         if extra is not None:
             extra(result, staging)

@@ -18,38 +18,14 @@ from .lesion import LESION_PRESET, find_lesion
 from .masking import build_mask
 from .model_selection import select_n_clusters_bic
 from .mrf import regularise_posteriors
+from .options import SegmentationOptions
+from .option_checks import check_options, check_workload
 from .palette import LESION_COLOR, LESION_NAME, segment_color, segment_name
-from .preprocessing import DENOISE_METHODS, correct_bias_field, denoise
+from .preprocessing import correct_bias_field, denoise
 from .statistics import segment_statistics
 from .volume import Channel, Grid
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class SegmentationOptions:
-    """What to cluster and how; the defaults follow the lesson (GMM, k=3, non-zero mask).
-
-    ``auto_clusters`` (min, max) picks k by BIC in that range (GMM), replacing ``n_clusters``.
-    ``mrf_beta`` > 0 adds the Potts prior (0 = the lesson's voxel-wise result); ``lesion``
-    turns on automatic lesion finding (see :mod:`lesion`), which needs named inputs: its voxels
-    become the segment "Lesion", label k + 1, and leave their clusters.
-    """
-
-    method: str = "gmm"
-    n_clusters: int = 3
-    mask: str = "nonzero"
-    scaling: str = "none"
-    covariance_type: str = "full"
-    seed: int = 123
-    engine: str = "fast"
-    posteriors: bool = False
-    auto_clusters: tuple[int, int] | None = None
-    bias_correction: bool = False
-    denoise: str = "none"
-    mrf_beta: float = 0.0
-    mrf_neighbourhood: int = 6
-    lesion: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,12 +84,14 @@ def segment_channels(
     ``mask``, when given, replaces ``options.mask`` (voxels > 0 are kept). Inputs are not
     modified. Raises UserInputError for a user's mistake (empty mask, bad k, ...).
     """
+    check_options(options)
     report = progress or (lambda message: None)
     grid = channels[0].grid
     if not all(channel.grid.same_as(grid) for channel in channels):
         raise ValueError("channels must share one grid: call grid.align_channels first")
     voxel_mask, warnings = build_mask(channels, options.mask, mask)
     report(f"mask: {np.count_nonzero(voxel_mask)} voxels")
+    check_workload(options, int(np.count_nonzero(voxel_mask)), len(channels), voxel_mask.size)
     clustered = preprocess_channels(channels, voxel_mask, options, report)
     features, feature_names, feature_warnings = feature_matrix(clustered, voxel_mask)
     warnings += feature_warnings
@@ -195,8 +173,6 @@ def preprocess_channels(channels: Sequence[Channel], mask: np.ndarray, options: 
     """Copies of the channels with the bias field removed and/or denoised, as the options ask."""
     if not options.bias_correction and options.denoise == "none":
         return list(channels)
-    if options.denoise not in ("none", *DENOISE_METHODS):
-        raise UserInputError(f"unknown denoising {options.denoise!r}; use none or one of {', '.join(DENOISE_METHODS)}")
     processed = []
     for channel in channels:
         data = channel.data
@@ -208,7 +184,10 @@ def preprocess_channels(channels: Sequence[Channel], mask: np.ndarray, options: 
                 raise UserInputError(f"input {channel.name!r}: {error}") from None
         if options.denoise != "none":
             report(f"denoising ({options.denoise}) {channel.name}")
-            data = denoise(data, channel.grid.spacing, options.denoise)
+            try:
+                data = denoise(data, channel.grid.spacing, options.denoise)
+            except ValueError as error:  # e.g. an image too thin for the filter
+                raise UserInputError(f"input {channel.name!r}: {error}") from None
         processed.append(replace(channel, data=data))
     return processed
 
@@ -218,10 +197,6 @@ def choose_n_clusters(scaled: np.ndarray, options: SegmentationOptions, report: 
     if options.auto_clusters is None:
         return options.n_clusters, None
     low, high = options.auto_clusters
-    if options.method != "gmm":
-        raise UserInputError("the automatic number of clusters (BIC) needs the Gaussian mixture method")
-    if not 2 <= low <= high:
-        raise UserInputError(f"the range of clusters to try must be 2 <= min <= max, not {low}..{high}")
     report(f"choosing k by BIC among {low}..{high}")
     best, bic = select_n_clusters_bic(
         scaled, range(low, high + 1), options.covariance_type, options.seed,

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import SimpleITK as sitk
 
-DENOISE_METHODS = ("curvature", "median", "gaussian")
+from .options import DENOISE_METHODS
+
 #: Above this fraction of negative voxels in the mask, an image is taken not to be a raw MR image.
 MAX_NEGATIVE_FRACTION = 0.01
 
@@ -79,11 +80,19 @@ def correct_bias_field(
         raise ValueError("no voxel inside the mask is > 0: nothing to fit the bias field to")
     source = _to_sitk(values, spacing)
     mask_image = sitk.Cast(_to_sitk(mask, spacing), sitk.sitkUInt8)
+    planar = values.shape[2] == 1
+    if planar:  # a photo or a 2D slice: N4 in 2D
+        source, mask_image = source[:, :, 0], mask_image[:, :, 0]
     corrector = sitk.N4BiasFieldCorrectionImageFilter()
     corrector.SetMaximumNumberOfIterations([int(n) for n in iterations])
-    factor = [int(shrink_factor)] * 3
-    corrector.Execute(sitk.Shrink(source, factor), sitk.Shrink(mask_image, factor))
-    log_bias = _from_sitk(corrector.GetLogBiasFieldAsImage(source))
+    factor = [min(int(shrink_factor), size) for size in source.GetSize()]
+    try:
+        corrector.Execute(sitk.Shrink(source, factor), sitk.Shrink(mask_image, factor))
+    except RuntimeError:  # e.g. too few voxels along an axis for the B-spline field
+        raise ValueError(f"N4 cannot fit a bias field to this {'x'.join(map(str, values.shape))} image; "
+                         "leave out the bias-field correction") from None
+    field = corrector.GetLogBiasFieldAsImage(source)
+    log_bias = _from_sitk(sitk.JoinSeries(field) if planar else field)
     log_bias -= np.float32(log_bias[mask].mean())
     return values / np.exp(log_bias)
 
@@ -106,17 +115,30 @@ def denoise(
     """
     spacing = _check(image, spacing)
     source = _to_sitk(image, spacing)
+    planar = np.shape(image)[2] == 1
+    if planar:  # a photo or a 2D slice: filtered in 2D
+        source = source[:, :, 0]
+    try:
+        filtered = _denoised(source, method, iterations, radius, sigma_mm)
+    except RuntimeError:  # e.g. the Gaussian needs 4 voxels along every axis
+        raise ValueError(f"{method} denoising cannot filter this {'x'.join(map(str, np.shape(image)))} image "
+                         "(too few voxels along an axis); use another method or none") from None
+    return _from_sitk(sitk.JoinSeries(filtered) if planar else filtered)
+
+
+def _denoised(source: sitk.Image, method: str, iterations: int, radius: int, sigma_mm: float) -> sitk.Image:
+    """``source`` (2D or 3D) filtered by one of the denoising methods (see :func:`denoise`)."""
     if method == "curvature":
         if int(iterations) != iterations or iterations < 1:
             raise ValueError(f"iterations must be an integer >= 1, not {iterations!r}")
-        time_step = 0.0625 * min(spacing) ** 2
-        return _from_sitk(sitk.CurvatureFlow(source, timeStep=time_step, numberOfIterations=int(iterations)))
+        time_step = 0.0625 * min(source.GetSpacing()) ** 2
+        return sitk.CurvatureFlow(source, timeStep=time_step, numberOfIterations=int(iterations))
     if method == "median":
         if int(radius) != radius or radius < 1:
             raise ValueError(f"radius must be an integer >= 1, not {radius!r}")
-        return _from_sitk(sitk.Median(source, [int(radius)] * 3))
+        return sitk.Median(source, [int(radius)] * source.GetDimension())
     if method == "gaussian":
         if not sigma_mm > 0:
             raise ValueError(f"sigma_mm must be > 0, not {sigma_mm!r}")
-        return _from_sitk(sitk.SmoothingRecursiveGaussian(source, float(sigma_mm)))
+        return sitk.SmoothingRecursiveGaussian(source, float(sigma_mm))
     raise ValueError(f"unknown denoising method {method!r}; use one of {', '.join(DENOISE_METHODS)}")

@@ -7,10 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from .errors import UserInputError
 from .loading import load_inputs
-from .outputs import write_outputs
-from .pipeline import Progress, SegmentationOptions, SegmentationResult, segment_channels
+from .options import SegmentationOptions
+
+if TYPE_CHECKING:  # the engine (scikit-learn) is imported once the inputs have been read
+    from .pipeline import Progress, SegmentationResult
 
 
 @dataclass
@@ -31,6 +35,7 @@ class RunRequest:
     report: bool = True
     quantised: bool = False
     preview: bool = False
+    series: Sequence[str] = ()
 
 
 def render_preview_files(result: SegmentationResult, directory: Path) -> None:
@@ -53,7 +58,10 @@ def run_to_directory(
     """
     report = progress or (lambda message: None)
     report(f"reading {len(inputs)} input(s)")
-    loaded = load_inputs(inputs, request.names, mask or request.options.mask)
+    loaded = load_inputs(inputs, request.names, mask or request.options.mask, request.series)
+    from .outputs import write_outputs
+    from .pipeline import segment_channels
+
     result = segment_channels(loaded.channels, request.options, loaded.mask, progress=report)
     report(f"writing outputs to {output_dir}")
     written = write_outputs(result, output_dir, report=request.report, quantised=request.quantised,
