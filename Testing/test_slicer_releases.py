@@ -400,6 +400,24 @@ def test_apply_offers_the_install(release, monkeypatch):
     assert release.app.cursor_overrides == 0
 
 
+def test_apply_installs_after_the_user_agrees_then_segments(release, monkeypatch):
+    """Outside testing mode, before 5.12: asked, the user answers OK (emulated), pip runs, Apply goes on."""
+    if release_version(release.name) >= (5, 12):
+        pytest.skip("from 5.12 an accepted install runs in slicer.packaging's Qt progress dialog, not emulated; "
+                    "the 5.12 route is covered in testing mode (test_missing_scikit_learn_is_installed)")
+    volume("t1"), volume("flair", (0.0, 60.0, 140.0))
+    widget = release.create_widget()
+    widget.ui.numberOfClustersSpinBox.value = 2
+    release.app.testing = False
+    monkeypatch.setattr(qt_standins.ctkMessageBox, "answer", qt_standins.QMessageBox.Ok)
+    monkeypatch.setattr(qt_standins.ctkMessageBox, "shown", [])
+    with scikit_learn_missing(release.installer):
+        widget.ui.applyButton.click()
+    assert "scikit-learn>=1.3" in qt_standins.ctkMessageBox.shown[0][1]
+    assert REQUIREMENT in release.installer.commands[0]
+    assert widget.ui.resultLabel.text.startswith("Done: 2 segments")
+
+
 # The module's own self-test
 
 
