@@ -306,18 +306,22 @@ def slicer_release(release: str, testing: bool = True) -> Iterator[Release]:
     sys.path.insert(0, str(statistics_file.parent))
     for name, value in attributes.items():
         setattr(slicer, name, value)
+    loaded = None
     try:
         for name in OVERLAID:
             if (folder / "Base" / "Python" / "slicer" / f"{name}.py").exists() or name == "parameterNodeWrapper":
                 importlib.import_module(f"slicer.{name}")
-        sys.modules["slicer.i18n"].inspect = _ShallowInspect()
+        i18n = sys.modules["slicer.i18n"]
+        if "inspect.stack()" in Path(i18n.__file__).read_text():
+            i18n.inspect = _ShallowInspect()
         util = sys.modules["slicer.util"]
         util.launchConsoleProcess, util.logProcessOutput = installer.launchConsoleProcess, installer.logProcessOutput
         module = _load_file(MODULE_FILE.stem, MODULE_FILE)
         loaded = Release(release, module, app, headless, installer)
         yield loaded
-        loaded.close()
     finally:
+        if loaded is not None:
+            loaded.close()
         headless.scene.Clear(True)
         gc.collect()
         for name in [name for name in sys.modules if _is_replaced(name)]:
