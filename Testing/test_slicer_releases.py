@@ -54,18 +54,23 @@ def base_type(hint):
     return typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
 
 
+def annotation(hint, validator):
+    """The ``validator`` (a parameterNodeWrapper class) annotating ``hint``, else None."""
+    return next((a for a in typing.get_args(hint)[1:] if isinstance(a, validator)), None)
+
+
 def value_range(release, hint):
     """(minimum, maximum) of a ``WithinRange`` annotation, else None."""
-    within = slicer.parameterNodeWrapper.WithinRange
-    for annotation in typing.get_args(hint)[1:]:
-        if isinstance(annotation, within):
-            return annotation.minimum, annotation.maximum
-    return None
+    within = annotation(hint, slicer.parameterNodeWrapper.WithinRange)
+    return (within.minimum, within.maximum) if within else None
 
 
 def other_values(release, name: str, hint, current) -> list:
     """Values (not ``current``) a parameter of this type can take, made in the scene where needed."""
     kind = base_type(hint)
+    choice = annotation(hint, slicer.parameterNodeWrapper.Choice)
+    if choice:
+        return [value for value in choice.choices if value != current]
     if typing.get_origin(kind) is list:
         return [[volume("a"), volume("b")]]
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
