@@ -5,7 +5,30 @@ BIN := $(VENV)/bin
 SAMPLE := Resources/SampleData
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-py39 test-py312 bench clean
+
+# Slicer 5.6/5.8 ship Python 3.9, 5.10+ Python 3.12: `make test` also runs the engine tests (and, on 3.12,
+# the module on Slicer 5.10+'s code) under those interpreters, found in pyenv or given as PY39=/PY312=.
+PYENV_ROOT ?= $(HOME)/.pyenv
+PY39 ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.9.*/bin/python3.9)))
+PY312 ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.12.*/bin/python3.12)))
+ENGINE_TESTS := Testing/test_python_versions.py Testing/test_clustering.py Testing/test_features.py Testing/test_grid.py \
+	Testing/test_masking.py Testing/test_metrics.py Testing/test_model_selection.py Testing/test_mrf.py \
+	Testing/test_preprocessing.py Testing/test_statistics.py Testing/test_lesion.py Testing/test_quality_options.py \
+	-k "not brats_dev_case"
+RELEASE_TESTS_312 := Testing/test_slicer_releases.py -k "v5.10 or v5.12 or main"
+
+# $(call other_python,interpreter,venv,version,extras,tests): create the venv once, run the tests; skip if absent.
+define other_python
+	@if [ -z "$(1)" ] || [ ! -x "$(1)" ]; then \
+		echo "SKIPPED: Python $(3) tests: no python$(3) found (looked in $(PYENV_ROOT)/versions/$(3).*; set PY$(subst .,,$(3))=/path/to/python$(3))"; \
+	else \
+		if [ ! -f $(2)/.installed ] || [ pyproject.toml -nt $(2)/.installed ]; then \
+			$(1) -m venv $(2) && $(2)/bin/python -m pip install --quiet -e ".$(4)" pytest && touch $(2)/.installed || exit 1; \
+		fi; \
+		echo "== Python $(3): $(2)" && $(2)/bin/python -m pytest -q -p no:cacheprovider $(5); \
+	fi
+endef
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +46,17 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory test-py39 test-py312
+
+test-py39:
+	$(call other_python,$(PY39),.venv39,3.9,,$(ENGINE_TESTS))
+
+test-py312:
+	$(call other_python,$(PY312),.venv312,3.12,[preview],$(ENGINE_TESTS))
+	$(call other_python,$(PY312),.venv312,3.12,[preview],$(RELEASE_TESTS_312))
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache
+	rm -rf $(VENV) .venv39 .venv312 demo_output .pytest_cache

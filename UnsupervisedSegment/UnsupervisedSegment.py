@@ -7,8 +7,11 @@ to the Qt-free :mod:`UnsupervisedSegmentLib.mrml_logic`, which runs the plain-Py
 from __future__ import annotations
 
 import enum
+import importlib
+import importlib.metadata
 import importlib.util
 import logging
+import re
 from typing import Annotated
 
 import qt
@@ -27,8 +30,10 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+#: The oldest scikit-learn the engine works with (as in Resources/requirements.txt and pyproject.toml).
+MINIMUM_SCIKIT_LEARN = "1.3"
 #: Python packages the engine needs beyond what Slicer bundles (numpy, scipy, SimpleITK).
-REQUIREMENTS = ["scikit-learn>=1.3"]
+REQUIREMENTS = [f"scikit-learn>={MINIMUM_SCIKIT_LEARN}"]
 
 
 class UnsupervisedSegment(ScriptedLoadableModule):
@@ -171,6 +176,20 @@ class UnsupervisedSegmentParameterNode:
     outputTable: vtkMRMLTableNode
 
 
+def _versionNumbers(version: str) -> tuple[int, ...]:
+    """``"1.3.2"`` -> (1, 3, 2); pre-release and local suffixes are ignored."""
+    return tuple(int(number) for number in re.findall(r"\d+", version.split("+")[0])[:3])
+
+
+def _slicerPackaging():
+    """``slicer.packaging`` with ``pip_ensure`` (Slicer >= 5.12), else None."""
+    try:
+        packaging = importlib.import_module("slicer.packaging")
+    except ImportError:
+        return None
+    return packaging if hasattr(packaging, "pip_ensure") else None
+
+
 #
 # Widget
 #
@@ -234,9 +253,16 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
         self._parameterNode = parameterNode
         if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            # connectGui() returns no tag before Slicer 5.10 (so disconnectGui could not disconnect):
+            # connectParametersToGui() returns it in every release.
+            self._parameterNodeGuiTag = self._parameterNode.connectParametersToGui(self._parameterWidgets())
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
             self.updateGUIFromParameterNode()
+
+    def _parameterWidgets(self) -> dict:
+        """Parameter name -> widget, for the widgets of the .ui that name one (``SlicerParameterName``)."""
+        widgets = (widget for widget in vars(self.ui).values() if hasattr(widget, "property"))
+        return {widget.property("SlicerParameterName"): widget for widget in widgets if widget.property("SlicerParameterName")}
 
     def updateGUIFromParameterNode(self, caller=None, event=None) -> None:
         """Sync the hand-connected widgets, option visibility and the Apply button."""
@@ -245,8 +271,9 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             return
         selector = self.ui.inputVolumesSelector
         wasBlocked = selector.blockSignals(True)
+        volumes = self.logic.orderedInputVolumes(parameters)
         for node in (selector.nodeFromIndex(index) for index in range(selector.nodeCount())):
-            checked = any(node is volume for volume in parameters.inputVolumes)
+            checked = any(node is volume for volume in volumes)
             selector.setCheckState(node, qt.Qt.Checked if checked else qt.Qt.Unchecked)
         selector.blockSignals(wasBlocked)
         wasBlocked = self.ui.maskSegmentSelector.blockSignals(True)
@@ -306,7 +333,7 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
 
     def showResults(self, output) -> None:
         """Segmentation over the first input in the slice views, surfaces in 3D, the table beside them."""
-        slicer.util.setSliceViewerLayers(background=self._parameterNode.inputVolumes[0], fit=True)
+        slicer.util.setSliceViewerLayers(background=self.logic.orderedInputVolumes(self._parameterNode)[0], fit=True)
         layoutManager = slicer.app.layoutManager()
         layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
         applicationLogic = slicer.app.applicationLogic()
@@ -338,26 +365,53 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
         return UnsupervisedSegmentParameterNode(super().getParameterNode())
 
     @staticmethod
-    def ensureDependencies(skipInTesting: bool = True) -> None:
-        """Install scikit-learn on first use: ``pip_ensure`` (Slicer >= 5.12) or ``pip_install`` after a confirmation."""
-        if importlib.util.find_spec("sklearn") is not None:
-            return
+    def scikitLearnProblem() -> str:
+        """Why the installed scikit-learn cannot be used ("" if it can): missing, or older than the engine needs."""
+        if importlib.util.find_spec("sklearn") is None:
+            return _("scikit-learn is not installed")
         try:
-            import slicer.packaging
-        except ImportError:
-            packaging = None
-        else:
-            packaging = slicer.packaging if hasattr(slicer.packaging, "pip_ensure") else None
-        if packaging is not None:
-            packaging.pip_ensure(REQUIREMENTS, requester="UnsupervisedSegment", skip_in_testing=skipInTesting)
+            version = importlib.metadata.version("scikit-learn")
+        except importlib.metadata.PackageNotFoundError:
+            return _("scikit-learn is not installed")
+        if _versionNumbers(version) < _versionNumbers(MINIMUM_SCIKIT_LEARN):
+            return _("scikit-learn {version} is installed; {minimum} or newer is needed").format(
+                version=version, minimum=MINIMUM_SCIKIT_LEARN)
+        return ""
+
+    @classmethod
+    def ensureDependencies(cls, skipInTesting: bool = True) -> None:
+        """Install or upgrade scikit-learn on first use: ``slicer.packaging.pip_ensure`` where it exists
+        (Slicer >= 5.12), else ``slicer.util.pip_install``. The user is asked first, except in testing mode
+        (no one to answer; Slicer's confirmation dialogs answer Cancel there), where the install is skipped
+        if ``skipInTesting``.
+
+        :raises RuntimeError: if the user declines, or if scikit-learn is still missing or too old afterwards.
+        """
+        problem = cls.scikitLearnProblem()
+        if not problem:
             return
-        if not slicer.util.confirmOkCancelDisplay(
-            _("Unsupervised Segment needs the Python package scikit-learn, which will be downloaded and "
-              "installed now. This can take a minute."),
-            windowTitle=_("Install scikit-learn"),
-        ):
-            raise RuntimeError(_("scikit-learn is required: installation cancelled."))
-        slicer.util.pip_install(REQUIREMENTS)
+        testing = slicer.app.testingEnabled()
+        if skipInTesting and testing:
+            logging.info(f"Testing mode: not installing {REQUIREMENTS} ({problem})")
+            return
+        packaging = _slicerPackaging()
+        if packaging is not None:
+            packaging.pip_ensure(REQUIREMENTS, requester="UnsupervisedSegment", skip_in_testing=False,
+                                 prompt_install=not testing)
+        else:
+            if not testing and not slicer.util.confirmOkCancelDisplay(
+                _("Unsupervised Segment needs the Python package {requirement} ({problem}), which will be downloaded "
+                  "and installed now. This can take a minute.").format(requirement=REQUIREMENTS[0], problem=problem),
+                windowTitle=_("Install scikit-learn"),
+            ):
+                raise RuntimeError(_("scikit-learn is required: installation cancelled."))
+            slicer.util.pip_install(REQUIREMENTS)
+        importlib.invalidate_caches()
+        problem = cls.scikitLearnProblem()
+        if problem:
+            raise RuntimeError(_("Installing {requirement} did not succeed ({problem}). Install it from the Python "
+                                 "console with slicer.util.pip_install('{requirement}') and restart Slicer.")
+                               .format(requirement=REQUIREMENTS[0], problem=problem))
 
     @staticmethod
     def applyLesionPreset(parameters: UnsupervisedSegmentParameterNode) -> None:
@@ -374,9 +428,16 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
         """Whether the number of clusters is chosen by BIC (asked for, and the method is GMM)."""
         return parameters.automaticClusters and parameters.method == Method.GMM
 
+    def orderedInputVolumes(self, parameters: UnsupervisedSegmentParameterNode) -> list:
+        """The input volumes still in the scene, in scene order (as the selector lists them): the first one
+        defines the output grid. Volumes deleted from the scene (None in the parameter node) are left out."""
+        volumes = [volume for volume in parameters.inputVolumes if volume is not None]
+        order = {self.scene.GetNthNode(index).GetID(): index for index in range(self.scene.GetNumberOfNodes())}
+        return sorted((volume for volume in volumes if volume.GetID() in order), key=lambda volume: order[volume.GetID()])
+
     def checkInputs(self, parameters: UnsupervisedSegmentParameterNode) -> tuple[str, list[str]]:
         """Why Apply cannot run yet ("" if it can) and notes on the inputs (resampling, lesion evidence)."""
-        volumes = list(parameters.inputVolumes)
+        volumes = self.orderedInputVolumes(parameters)
         if not volumes:
             return _("Select at least one input volume."), []
         if any(volume.GetImageData() is None for volume in volumes):
@@ -447,7 +508,7 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
         """Run :meth:`process` with the parameter node's choices; remember the output nodes in it."""
         useSegment = parameters.maskSource == MaskSource.Segment
         output = self.process(
-            list(parameters.inputVolumes), self.segmentationOptions(parameters),
+            self.orderedInputVolumes(parameters), self.segmentationOptions(parameters),
             parameters.outputSegmentation, parameters.outputTable,
             (parameters.maskSegmentation, parameters.maskSegmentID) if useSegment else None, progress,
         )
@@ -518,10 +579,14 @@ class UnsupervisedSegmentTest(ScriptedLoadableModuleTest):
     TISSUE = (slice(4, 36), slice(4, 32), slice(2, 10))
 
     def setUp(self):
+        """A clean scene, and scikit-learn (installed if missing: ctest runs the test_* methods without runTest)."""
         slicer.mrmlScene.Clear()
+        try:
+            UnsupervisedSegmentLogic.ensureDependencies(skipInTesting=False)
+        except Exception as error:
+            self.skipTest(f"scikit-learn {MINIMUM_SCIKIT_LEARN} or newer is needed and could not be installed: {error}")
 
     def runTest(self):
-        UnsupervisedSegmentLogic.ensureDependencies(skipInTesting=False)  # the tests need scikit-learn
         for test in (
             self.test_SegmentsAndVolumes,
             self.test_RerunReplacesSegments,
@@ -644,8 +709,6 @@ class UnsupervisedSegmentTest(ScriptedLoadableModuleTest):
 
     def test_SegmentStatisticsAgree(self):
         self.delayDisplay("Volumes agree with the Segment Statistics module")
-        if importlib.util.find_spec("SegmentStatistics") is None:
-            self.skipTest("Segment Statistics module not available (not running inside Slicer)")
         output = UnsupervisedSegmentLogic().process(self._inputs(), self._options())
         from UnsupervisedSegmentLib.mrml_logic import segment_id
 
