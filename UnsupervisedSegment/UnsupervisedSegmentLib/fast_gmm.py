@@ -52,11 +52,8 @@ from functools import cached_property
 from typing import Any, Optional
 
 import numpy as np
-from scipy.linalg import solve_triangular
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 
+from .estimator import ConvergenceWarning, Estimator, check_random_state
 from .fast_common import (
     Prepared,
     Rows,
@@ -90,7 +87,7 @@ def _precision_cholesky(covariances: np.ndarray, covariance_type: str) -> np.nda
             factors = np.empty_like(matrices)
             for j, matrix in enumerate(matrices):
                 chol = np.linalg.cholesky(matrix)
-                factors[j] = solve_triangular(chol, np.eye(len(matrix)), lower=True).T
+                factors[j] = np.linalg.solve(chol, np.eye(len(matrix))).T
             return factors if covariance_type == "full" else factors[0]
         if np.any(covariances <= 0.0):
             raise np.linalg.LinAlgError
@@ -256,7 +253,7 @@ def _histogram_too_coarse(data: Prepared, mixture: _Mixture) -> bool:
     return data.bin_width is not None and data.bin_width > MAX_BIN_WIDTH_SD * float(np.sqrt(np.min(mixture.covariances)))
 
 
-class FastGaussianMixture(DensityMixin, BaseEstimator):
+class FastGaussianMixture(Estimator):
     """Gaussian mixture fitted by chunked float32/float64 EM (see the module docstring).
 
     Fitted attributes as scikit-learn's: ``weights_``, ``means_``, ``covariances_``,

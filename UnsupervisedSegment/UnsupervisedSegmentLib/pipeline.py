@@ -74,7 +74,6 @@ class SegmentationResult:
     feature_names: list[str]
     features: np.ndarray
     model: ClusterModel
-    quantised: np.ndarray
     posteriors: np.ndarray | None = None
     lesion: np.ndarray | None = None
     bic: dict[int, float] | None = None
@@ -85,6 +84,13 @@ class SegmentationResult:
     def channel_names(self) -> list[str]:
         """Names of the inputs (one per channel), in order."""
         return [channel.name for channel in self.channels]
+
+    @property
+    def quantised(self) -> np.ndarray:
+        """(i, j, k, channel) volume where each voxel takes its cluster's mean intensity; 0 outside.
+
+        Computed when asked for (it is as large as all inputs together)."""
+        return quantise(self.labels, self.statistics, self.channel_names)
 
     @property
     def n_clusters(self) -> int:
@@ -148,7 +154,6 @@ def segment_channels(
         feature_names=feature_names,
         features=features,
         model=model,
-        quantised=quantise(labels, statistics, [channel.name for channel in channels]),
         posteriors=posteriors if options.posteriors else None,
         lesion=lesion,
         bic=bic,
