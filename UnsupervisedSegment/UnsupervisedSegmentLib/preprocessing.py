@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import SimpleITK as sitk
+
+from .lazy import lazy_module
+
+sitk = lazy_module("SimpleITK")
 
 DENOISE_METHODS = ("curvature", "median", "gaussian")
 #: Above this fraction of negative voxels in the mask, an image is taken not to be a raw MR image.
