@@ -17,7 +17,7 @@ from .features import feature_matrix, scale_features
 from .lesion import LESION_PRESET, find_lesion
 from .masking import build_mask
 from .model_selection import select_n_clusters_bic
-from .mrf import regularise_posteriors
+from .mrf import regularise_masked
 from .palette import LESION_COLOR, LESION_NAME, segment_color, segment_name
 from .preprocessing import DENOISE_METHODS, correct_bias_field, denoise
 from .statistics import segment_statistics
@@ -174,16 +174,19 @@ def spatial_posteriors(
     shape = grid.shape + (model.n_clusters,)
     if options.mrf_beta > 0:
         report(f"spatial regularisation (MRF, beta={options.mrf_beta:g}, {options.mrf_neighbourhood}-neighbourhood)")
-        log_likelihood = np.zeros(shape, dtype=np.float32)
-        log_likelihood[mask] = model.class_log_likelihood(scaled)
-        posteriors = regularise_posteriors(log_likelihood, mask, options.mrf_beta, options.mrf_neighbourhood,
-                                           spacing=grid.spacing)
-        return posteriors[mask].argmax(axis=1), posteriors
+        masked = regularise_masked(model.class_log_likelihood(scaled), mask, options.mrf_beta,
+                                   options.mrf_neighbourhood, spacing=grid.spacing)
+        return masked.argmax(axis=1), _volume(masked, mask, shape) if options.posteriors else None
     if options.posteriors and options.method == "gmm":
-        posteriors = np.zeros(shape, dtype=np.float32)
-        posteriors[mask] = model.predict_proba(scaled)
-        return cluster_index, posteriors
+        return cluster_index, _volume(model.predict_proba(scaled), mask, shape)
     return cluster_index, None
+
+
+def _volume(rows: np.ndarray, mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(I, J, K, k) float32 volume holding ``rows`` (n, k) at the mask's voxels, 0 elsewhere."""
+    volume = np.zeros(shape, dtype=np.float32)
+    volume[mask] = rows
+    return volume
 
 
 def lesion_mask(labels: np.ndarray, mask: np.ndarray, channels: Sequence[Channel]) -> tuple[np.ndarray, str]:

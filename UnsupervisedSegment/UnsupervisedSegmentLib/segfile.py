@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from .image_files import LPS_TO_RAS
 from .palette import segment_id
@@ -22,12 +21,14 @@ from .volume import Grid
 
 
 def segment_extents(labels: np.ndarray) -> dict[int, str]:
-    """Slicer's ``i0 i1 j0 j1 k0 k1`` bounding box of every label present."""
-    return {
-        label: " ".join(f"{axis.start} {axis.stop - 1}" for axis in box)
-        for label, box in enumerate(ndimage.find_objects(labels), start=1)
-        if box is not None
-    }
+    """Slicer's ``i0 i1 j0 j1 k0 k1`` bounding box of every label present (> 0)."""
+    extents = {}
+    for label in range(1, int(labels.max()) + 1):  # one pass per label: faster than ndimage.find_objects for few
+        present = labels == label
+        axes = [np.flatnonzero(present.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
+        if axes[0].size:
+            extents[int(label)] = " ".join(f"{index[0]} {index[-1]}" for index in axes)
+    return extents
 
 
 def segmentation_header(labels: np.ndarray, segments: Sequence[Segment]) -> dict[str, str]:
