@@ -309,7 +309,7 @@ class FastGaussianMixture(Estimator):
         subsample = check_subsample(self.subsample)
         X = check_matrix(X, min_rows=k)
         rng = check_random_state(self.random_state)
-        data = prepare(X, subsample)
+        data = prepare(X, subsample, rng)
         mixture, self.lower_bound_, self.n_iter_, self.converged_ = self._start(data, k, rng, tol, reg_covar, max_iter)
         labels = np.empty(len(X), dtype=np.intp) if keep_labels else None
         fit_labels = None

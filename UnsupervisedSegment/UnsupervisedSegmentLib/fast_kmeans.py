@@ -294,7 +294,7 @@ class FastKMeans(Estimator):
         subsample = check_subsample(self.subsample)
         X = check_matrix(X, min_rows=n_clusters)
         rng = check_random_state(self.random_state)
-        data = prepare(X, subsample)
+        data = prepare(X, subsample, rng)
         tol = scaled_tol(data, tol)
         centers, self.n_iter_, self.converged_ = seed_centers(data, n_clusters, rng, tol, max_iter)
         self.labels_, _, self.inertia_ = assign(data.full, centers)
