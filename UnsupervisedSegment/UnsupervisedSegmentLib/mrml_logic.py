@@ -105,8 +105,8 @@ def channels_from_volume_nodes(volume_nodes: Sequence[slicer.vtkMRMLVolumeNode])
             raise UserInputError("an input volume has no image data; load or select another volume")
         grid, values = volume_grid(node), voxel_array(node)
         for index, channel_name in enumerate(component_names(node.GetName() or node.GetID(), values.shape[3])):
-            channels.append(Channel(_unique(channel_name, used), np.ascontiguousarray(values[..., index]), grid,
-                                    node.GetID()))
+            # a view of the fresh copy, in VTK's memory order (as nibabel gives files): no transposing copy
+            channels.append(Channel(_unique(channel_name, used), values[..., index], grid, node.GetID()))
     return channels
 
 

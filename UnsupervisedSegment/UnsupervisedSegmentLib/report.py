@@ -103,7 +103,7 @@ def save_report(result: SegmentationResult, path: str | Path, seed: int = 0) -> 
             axis.locator_params(nbins=TICKS)
     figure.suptitle(_title(result), fontsize=11)
     figure.subplots_adjust(left=0.05, right=0.98, bottom=0.06, top=0.92, wspace=0.3, hspace=0.35)
-    figure.savefig(str(path), dpi=80, format="png")
+    figure.savefig(str(path), dpi=80, format="png", pil_kwargs={"compress_level": 1})
 
 
 def _title(result: SegmentationResult) -> str:
