@@ -70,6 +70,15 @@ def smooth_field(points: np.ndarray, rng: np.random.Generator, wavelength: float
     return (field - field.mean()) / field.std()
 
 
+def phantom_mask() -> np.ndarray:
+    """The phantom's brain: an ellipsoid in the BRATS-size (240, 240, 155) grid; rows of
+    :func:`phantom` are its voxels in raster order."""
+    grid = np.ogrid[tuple(slice(0, s) for s in PHANTOM_SHAPE)]
+    centre = [s / 2 for s in PHANTOM_SHAPE]
+    radii = (78.0, 98.0, 46.5)
+    return sum(((g - c) / r) ** 2 for g, c, r in zip(grid, centre, radii)) <= 1.0
+
+
 def phantom(channels: int = 4, seed: int = SEED) -> Dataset:
     """A seeded BRATS-size phantom: ellipsoid brain mask, 4 classes incl. a ~1.3 % lesion.
 
@@ -77,11 +86,8 @@ def phantom(channels: int = 4, seed: int = SEED) -> Dataset:
     spheres; each channel gets Gaussian noise and the same smooth multiplicative bias (± 5 %).
     """
     rng = np.random.default_rng(seed)
-    grid = np.ogrid[tuple(slice(0, s) for s in PHANTOM_SHAPE)]
     centre = [s / 2 for s in PHANTOM_SHAPE]
-    radii = (78.0, 98.0, 46.5)
-    mask = sum(((g - c) / r) ** 2 for g, c, r in zip(grid, centre, radii)) <= 1.0
-    points = np.argwhere(mask).astype(np.float32)
+    points = np.argwhere(phantom_mask()).astype(np.float32)
     tissue = smooth_field(points, rng, wavelength=60.0)
     truth = np.digitize(tissue, np.quantile(tissue, [0.2, 0.6]))
     for offset in ([30, 25, 10], [-35, 10, -12], [10, -40, 5]):

@@ -8,11 +8,9 @@ can mean "outside the mask".
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.cluster import KMeans
-from sklearn.mixture import GaussianMixture
 
 from .errors import UserInputError
+from .estimator import Estimator
 from .fast_gmm import FastGaussianMixture
 from .fast_kmeans import FastKMeans
 from .features import count_distinct_rows
@@ -22,18 +20,25 @@ from .options import COVARIANCE_TYPES, ENGINES, METHODS
 
 
 def make_backend(method: str, n_clusters: int, covariance_type: str, random_state: int | None, engine: str):
-    """An unfitted estimator: the project's fast engine, or scikit-learn's as the reference."""
+    """An unfitted estimator: the project's fast engine, or scikit-learn's as the reference
+    (imported only then: scikit-learn takes over a second to import)."""
     if engine not in ENGINES:
         raise UserInputError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
-    if method == "gmm":
-        model = FastGaussianMixture if engine == "fast" else GaussianMixture
-        return model(n_components=n_clusters, covariance_type=covariance_type, random_state=random_state)
     if engine == "fast":
+        if method == "gmm":
+            return FastGaussianMixture(n_components=n_clusters, covariance_type=covariance_type,
+                                       random_state=random_state)
         return FastKMeans(n_clusters=n_clusters, random_state=random_state)
+    if method == "gmm":
+        from sklearn.mixture import GaussianMixture
+
+        return GaussianMixture(n_components=n_clusters, covariance_type=covariance_type, random_state=random_state)
+    from sklearn.cluster import KMeans
+
     return KMeans(n_clusters=n_clusters, n_init="auto", random_state=random_state)
 
 
-class ClusterModel(ClusterMixin, BaseEstimator):
+class ClusterModel(Estimator):
     """Masked-voxel clustering with scikit-learn's estimator API and ordered labels.
 
     >>> import numpy as np
@@ -89,6 +94,10 @@ class ClusterModel(ClusterMixin, BaseEstimator):
         self.converged_ = bool(getattr(self.backend_, "converged_", True))
         self.labels_ = self.predict(X)
         return self
+
+    def fit_predict(self, X: np.ndarray, y: None = None) -> np.ndarray:
+        """Fit, then return the ordered cluster index of each row of ``X``."""
+        return self.fit(X).labels_
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Ordered cluster index (0 = darkest in the first feature) of each row of ``X``."""

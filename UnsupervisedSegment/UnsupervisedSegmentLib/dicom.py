@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import SimpleITK as sitk
-
 from .errors import UserInputError, first_line
+from .lazy import lazy_module
+
+sitk = lazy_module("SimpleITK")
 
 SERIES_DESCRIPTION_TAG = "0008|103e"
 UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")

@@ -132,9 +132,10 @@ def subsample_size(n_rows: int, subsample: Optional[int]) -> Optional[int]:
     return subsample if subsample < n_rows else None
 
 
-def systematic_rows(n_rows: int, size: int, rng: np.random.RandomState) -> np.ndarray:
-    """Indices of a systematic sample: one row, at the same random offset, from each of ``size``
-    equal runs of consecutive rows (all rows when ``size >= n_rows``).
+def systematic_rows(n_rows: int, size: int, rng: Optional[np.random.RandomState] = None) -> np.ndarray:
+    """Indices of a systematic sample: one row from each of ``size`` equal runs of consecutive
+    rows, at the same offset in each run: the middle, or a random one drawn from ``rng`` (all
+    rows when ``size >= n_rows``).
 
     Masked voxels are stored in raster order, so this is a spatially stratified sample: a
     compact class gets its proportional share ± 1.
@@ -142,7 +143,7 @@ def systematic_rows(n_rows: int, size: int, rng: np.random.RandomState) -> np.nd
     if size >= n_rows:
         return np.arange(n_rows)
     step = n_rows / size
-    return (np.arange(size) * step + rng.uniform(0, step)).astype(np.intp)
+    return (np.arange(size) * step + (step / 2 if rng is None else rng.uniform(0, step))).astype(np.intp)
 
 
 def chunk_rows(n_columns: int) -> int:
@@ -271,7 +272,10 @@ class Prepared:
 
 def prepare(X: np.ndarray, subsample: Optional[int], rng: np.random.RandomState) -> Prepared:
     """Centre ``X`` and choose the rows to fit on: a histogram (one channel), a subsample or all;
-    and the pilot sample (a systematic sample of ``seed``)."""
+    and the pilot sample (a systematic sample of ``seed`` at a random offset from ``rng``).
+
+    The subsample does not depend on the seed, so EM converged on it reaches the same optimum
+    from the different starts that different seeds give."""
     if X.shape[1] == 1:
         centres, counts, width = histogram_rows(X, HISTOGRAM_BINS)
         shift, variance = column_stats(centres[:, None], counts)
@@ -279,14 +283,14 @@ def prepare(X: np.ndarray, subsample: Optional[int], rng: np.random.RandomState)
         pilot_values, pilot_counts = coarser_histogram(centres - shift[0], counts, PILOT_BINS)
         pilot = Rows(pilot_values.astype(np.float32)[:, None], None, pilot_counts)
         return Prepared(Rows(X, shift), pilot, hist, hist, variance, width)
-    stats_rows = systematic_rows(len(X), AUTO_SUBSAMPLE_SIZE, rng)
+    stats_rows = systematic_rows(len(X), AUTO_SUBSAMPLE_SIZE)
     shift, variance = column_stats(X[stats_rows])
     full = Rows(X, shift)
     size = subsample_size(len(X), subsample)
     if size is None:
         seed, fit = full.sample(stats_rows), full
     else:
-        seed = full.sample(systematic_rows(len(X), size, rng))
+        seed = full.sample(systematic_rows(len(X), size))
         fit = seed
     pilot = seed if len(seed) <= PILOT_SIZE else seed.sample(systematic_rows(len(seed), PILOT_SIZE, rng))
     return Prepared(full, pilot, seed, fit, variance)

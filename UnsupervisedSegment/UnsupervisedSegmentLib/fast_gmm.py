@@ -15,8 +15,11 @@ to the component weights) and stopping rule (change of the mean log-likelihood p
   result gives a mixture (one M-step from its labels) that runs TRIAL_EM_STEPS EM steps on the
   pilot, and the highest log-likelihood wins. All of it is deterministic for ``random_state``
   and costs some 20–60 ms. EM then converges on the pilot and climbs the ladder of row sets
-  (≤ 200,000-row sample, all rows: ``Prepared.ladder``), converging on each with the same rule;
-  scikit-learn instead runs one k-means++ seeding and k-means on all rows.
+  (≤ 200,000-row sample, all rows: ``Prepared.ladder``), converging on each; on a subsample
+  to ``tol × SAMPLE_TOL_FACTOR``, and a fit on a subsample ends with EM over all rows
+  to ``tol``. The samples do not depend on the seed, so runs with different seeds reach the same
+  optimum (scikit-learn instead runs one k-means++ seeding and k-means on all rows, and stops EM
+  at ``tol`` near where k-means put it).
 * The parameters kept are those of the last E-step, so ``lower_bound_`` is exactly their mean
   log-likelihood and ``fit_predict`` (labels from that E-step when it saw all rows) equals
   ``fit(X).predict(X)``; scikit-learn keeps one more M-step (a change below ``tol``).
@@ -28,9 +31,8 @@ to the component weights) and stopping rule (change of the mean log-likelihood p
 
 Subsample rule (``subsample="auto"``, for two or more channels)
 ------------------------------------------------------------------
-With at least 400,000 rows, EM runs on a systematic sample of 200,000 rows (one row, at the
-same random offset, from each of 200,000 equal runs of consecutive rows) and the fitted model
-then labels every row. Masked voxels come in raster order, so the sample is spatially
+With at least 400,000 rows, EM runs on a systematic sample of 200,000 rows (the middle row of
+each of 200,000 equal runs of consecutive rows), then on all rows, which it labels. Masked voxels come in raster order, so the sample is spatially
 stratified: a compact class gets its proportional share ± 1. A class holding 1 % of the mask thus keeps about 2,000 sampled voxels
 (a diffuse one Binomial(200,000, 0.01): 2,000 ± 45), over 100 times the 14 parameters of a
 4-channel full-covariance component (and some 80 in the pilot sample, where the
@@ -52,11 +54,8 @@ from functools import cached_property
 from typing import Any, Optional
 
 import numpy as np
-from scipy.linalg import solve_triangular
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 
+from .estimator import ConvergenceWarning, Estimator, check_random_state
 from .fast_common import (
     Prepared,
     Rows,
@@ -79,6 +78,11 @@ MAX_BIN_WIDTH_SD = 0.05
 KMEANS_TOL = 1e-4
 #: EM steps on the pilot sample by which the k-means candidates of the initialisation are compared.
 TRIAL_EM_STEPS = 3
+#: EM on a subsample stops at this fraction of ``tol``, then EM goes on over all voxels (with
+#: ``tol``). Flat likelihoods (several raw MRI sequences) make EM crawl: stopped at
+#: ``tol`` it ends where its start put it, and the result depends on the seed; converged further
+#: on the (seed-independent) subsample it reaches the same optimum from any good start.
+SAMPLE_TOL_FACTOR = 0.01
 _LOG_2PI = np.log(2.0 * np.pi)
 
 
@@ -90,7 +94,7 @@ def _precision_cholesky(covariances: np.ndarray, covariance_type: str) -> np.nda
             factors = np.empty_like(matrices)
             for j, matrix in enumerate(matrices):
                 chol = np.linalg.cholesky(matrix)
-                factors[j] = solve_triangular(chol, np.eye(len(matrix)), lower=True).T
+                factors[j] = np.linalg.solve(chol, np.eye(len(matrix))).T
             return factors if covariance_type == "full" else factors[0]
         if np.any(covariances <= 0.0):
             raise np.linalg.LinAlgError
@@ -256,7 +260,7 @@ def _histogram_too_coarse(data: Prepared, mixture: _Mixture) -> bool:
     return data.bin_width is not None and data.bin_width > MAX_BIN_WIDTH_SD * float(np.sqrt(np.min(mixture.covariances)))
 
 
-class FastGaussianMixture(DensityMixin, BaseEstimator):
+class FastGaussianMixture(Estimator):
     """Gaussian mixture fitted by chunked float32/float64 EM (see the module docstring).
 
     Fitted attributes as scikit-learn's: ``weights_``, ``means_``, ``covariances_``,
@@ -312,10 +316,15 @@ class FastGaussianMixture(DensityMixin, BaseEstimator):
         for rows in data.ladder():
             if rows is data.full:
                 fit_labels = labels
+            sample = rows is not data.full and data.bin_width is None
             mixture, self.lower_bound_, more, self.converged_ = _em(
-                rows, mixture, reg_covar, tol, max_iter, fit_labels
+                rows, mixture, reg_covar, tol * SAMPLE_TOL_FACTOR if sample else tol, max_iter, fit_labels
             )
             self.n_iter_ += more
+        if data.bin_width is None and data.fit is not data.full and fit_labels is None:
+            mixture, self.lower_bound_, more, self.converged_ = _em(data.full, mixture, reg_covar, tol, max_iter, labels)
+            self.n_iter_ += more
+            fit_labels = labels
         if _histogram_too_coarse(data, mixture):
             mixture, self.lower_bound_, more, self.converged_ = _em(data.full, mixture, reg_covar, tol, max_iter, labels)
             self.n_iter_ += more

@@ -24,9 +24,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.utils import check_random_state
 
+from .estimator import Estimator, check_random_state
 from .fast_common import (
     Prepared,
     Rows,
@@ -263,7 +262,7 @@ def scaled_tol(data: Prepared, tol: float) -> float:
     return tol * float(np.mean(data.variance))
 
 
-class FastKMeans(ClusterMixin, BaseEstimator):
+class FastKMeans(Estimator):
     """k-means with the interface of ``sklearn.cluster.KMeans`` (best of several k-means++
     seedings, see the module docstring).
 

@@ -18,19 +18,22 @@ def feature_matrix(channels: Sequence[Channel], mask: np.ndarray) -> tuple[np.nd
     A channel that is constant inside the mask carries no information: it is dropped with a
     warning. If every channel is constant, UserInputError.
     """
-    columns, names, warnings = [], [], []
+    kept, names, warnings = [], [], []
     for channel in channels:
-        values = channel.data[mask].astype(np.float32, copy=False)
+        values = channel.data[mask]
         if values.min() == values.max():
             warnings.append(
                 f"input {channel.name!r} is constant ({values[0]:g}) inside the mask: left out of the clustering"
             )
             continue
-        columns.append(values)
+        kept.append(channel)
         names.append(channel.name)
-    if not columns:
+    if not kept:
         raise UserInputError("every input is constant inside the mask: there is nothing to cluster")
-    return np.column_stack(columns), names, warnings
+    features = np.empty((int(np.count_nonzero(mask)), len(kept)), dtype=np.float32)
+    for column, channel in enumerate(kept):
+        features[:, column] = channel.data[mask]
+    return features, names, warnings
 
 
 def scale_features(features: np.ndarray, scaling: str, names: Sequence[str]) -> np.ndarray:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from scipy import ndimage
 
 from .errors import UserInputError
+from .lazy import lazy_module
 from .volume import Channel, Grid
+
+ndimage = lazy_module("scipy.ndimage")  # only for resampling
 
 
 def index_transform(source: Grid, target: Grid) -> np.ndarray:

@@ -56,7 +56,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+
+from .lazy import lazy_module
+
+ndimage = lazy_module("scipy.ndimage")  # used only when a lesion is looked for
 
 from .options import LESION_PRESET  # noqa: F401 - the preset is part of the lesion rule
 
@@ -122,7 +125,21 @@ def cluster_scores(
 
 
 def fill_enclosed_holes(candidate: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
-    """Holes filled in 3D, then in 2D within each slice across the axis of coarsest spacing."""
+    """Holes filled in 3D, then in 2D within each slice across the axis of coarsest spacing.
+
+    Computed in the candidate's bounding box with one voxel of margin (the same result, faster).
+    """
+    occupied = [np.flatnonzero(candidate.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
+    if not occupied[0].size:
+        return np.zeros_like(candidate)
+    box = tuple(slice(max(index[0] - 1, 0), index[-1] + 2) for index in occupied)
+    result = np.zeros_like(candidate)
+    result[box] = _fill_holes_3d_then_2d(candidate[box], spacing)
+    return result
+
+
+def _fill_holes_3d_then_2d(candidate: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """:func:`fill_enclosed_holes` on an array whose border is background or the volume's border."""
     filled = ndimage.binary_fill_holes(candidate)
     axis = len(spacing) - 1 - int(np.argmax(np.asarray(spacing)[::-1]))  # ties: the last axis
     slices = [ndimage.binary_fill_holes(plane) for plane in np.moveaxis(filled, axis, 0)]

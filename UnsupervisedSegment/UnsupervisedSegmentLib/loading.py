@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from .grid import align_channels, overlaps, resample
 from .image_files import read_channels, require_input
 from .masking import MASK_RULES
 from .volume import Channel, Grid
+
+#: Files read at once: two keep both cores busy while bounding the decompression buffers in memory.
+READ_THREADS = 2
 
 
 @dataclass
@@ -36,16 +40,26 @@ def load_inputs(paths: Sequence[str | Path], names: Sequence[str] | None = None,
         require_input(path)
     if mask not in MASK_RULES:
         require_mask(mask)
-    channels: list[Channel] = []
-    for index, path in enumerate(paths):
-        occurrence = [Path(p).resolve() for p in paths[:index]].count(Path(path).resolve())
-        channels += read_channels(path, names[index] if names else None, series, occurrence)
+    channels = [channel for read in _read_all(paths, names, series) for channel in read]
     duplicates = sorted({c.name for c in channels if [d.name for d in channels].count(c.name) > 1})
     if duplicates:
         raise UserInputError(f"two inputs are both called {duplicates[0]!r}; name them with --names")
     channels, messages = align_channels(channels)
     mask_array = None if mask in MASK_RULES else read_mask(mask, channels[0], series)
     return LoadedInputs(channels, mask_array, messages)
+
+
+def _read_all(paths: Sequence[str | Path], names: Sequence[str] | None, series: Sequence[str]) -> list[list[Channel]]:
+    """The channels of every input, read on a few threads (decompression releases the GIL); the
+    first failing input, in the given order, raises. A DICOM folder given more than once takes the
+    next series of ``series`` each time."""
+    resolved = [Path(p).resolve() for p in paths]
+    jobs = [(path, names[index] if names else None, series, resolved[:index].count(resolved[index]))
+            for index, path in enumerate(paths)]
+    if len(jobs) == 1:
+        return [read_channels(*jobs[0])]
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        return list(pool.map(lambda job: read_channels(*job), jobs))
 
 
 def read_mask(path: str | Path, reference: Channel, series: Sequence[str] = ()) -> np.ndarray:

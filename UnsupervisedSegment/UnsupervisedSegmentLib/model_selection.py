@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import numpy as np
-from sklearn.mixture import GaussianMixture
 
 
 def select_n_clusters_bic(
@@ -30,6 +29,7 @@ def select_n_clusters_bic(
     if ks[-1] > X.shape[0]:
         raise ValueError(f"cannot fit {ks[-1]} clusters to {X.shape[0]} samples")
     if make_model is None:
+        from sklearn.mixture import GaussianMixture
 
         def make_model(k: int) -> GaussianMixture:
             return GaussianMixture(n_components=k, covariance_type=covariance_type, random_state=random_state)

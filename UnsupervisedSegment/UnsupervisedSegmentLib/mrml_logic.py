@@ -105,8 +105,8 @@ def channels_from_volume_nodes(volume_nodes: Sequence[slicer.vtkMRMLVolumeNode])
             raise UserInputError("an input volume has no image data; load or select another volume")
         grid, values = volume_grid(node), voxel_array(node)
         for index, channel_name in enumerate(component_names(node.GetName() or node.GetID(), values.shape[3])):
-            channels.append(Channel(_unique(channel_name, used), np.ascontiguousarray(values[..., index]), grid,
-                                    node.GetID()))
+            # a view of the fresh copy, in VTK's memory order (as nibabel gives files): no transposing copy
+            channels.append(Channel(_unique(channel_name, used), values[..., index], grid, node.GetID()))
     return channels
 
 
@@ -208,7 +208,21 @@ def show_segmentation(segmentation_node: slicer.vtkMRMLSegmentationNode) -> None
     display.SetVisibility2DOutline(True)
     display.SetVisibility3D(True)
     display.SetPreferredDisplayRepresentationName3D(slicer.vtkSegmentationConverter.GetClosedSurfaceRepresentationName())
+    use_fast_surface_conversion(segmentation_node.GetSegmentation())
     segmentation_node.CreateClosedSurfaceRepresentation()
+
+
+def use_fast_surface_conversion(segmentation: slicer.vtkSegmentation) -> None:
+    """The fastest closed surfaces that still show every segment: flying edges without smoothing
+    and without normals (on a brain, 10-20 times faster than Slicer's default smoothed surfaces;
+    raise the smoothing in the Segmentations module if wanted). Surface nets ("Conversion method"
+    1) are not used: they lost a segment enclosed by another in the 3D preview test. Parameters
+    are set by the names the release's converter gives them, where it has them."""
+    rule = slicer.vtkBinaryLabelmapToClosedSurfaceConversionRule
+    parameters = {"GetSmoothingFactorParameterName": "0.0", "GetComputeSurfaceNormalsParameterName": "0"}
+    for getter, value in parameters.items():
+        if hasattr(rule, getter):
+            segmentation.SetConversionParameter(getattr(rule, getter)(), value)
 
 
 def write_statistics_table(

@@ -17,7 +17,7 @@ from .features import feature_matrix, scale_features
 from .lesion import LESION_PRESET, find_lesion
 from .masking import build_mask
 from .model_selection import select_n_clusters_bic
-from .mrf import regularise_posteriors
+from .mrf import regularise_masked
 from .options import SegmentationOptions
 from .option_checks import check_options, check_workload
 from .palette import LESION_COLOR, LESION_NAME, segment_color, segment_name
@@ -50,7 +50,6 @@ class SegmentationResult:
     feature_names: list[str]
     features: np.ndarray
     model: ClusterModel
-    quantised: np.ndarray
     posteriors: np.ndarray | None = None
     lesion: np.ndarray | None = None
     bic: dict[int, float] | None = None
@@ -61,6 +60,13 @@ class SegmentationResult:
     def channel_names(self) -> list[str]:
         """Names of the inputs (one per channel), in order."""
         return [channel.name for channel in self.channels]
+
+    @property
+    def quantised(self) -> np.ndarray:
+        """(i, j, k, channel) volume where each voxel takes its cluster's mean intensity; 0 outside.
+
+        Computed when asked for (it is as large as all inputs together)."""
+        return quantise(self.labels, self.statistics, self.channel_names)
 
     @property
     def n_clusters(self) -> int:
@@ -126,7 +132,6 @@ def segment_channels(
         feature_names=feature_names,
         features=features,
         model=model,
-        quantised=quantise(labels, statistics, [channel.name for channel in channels]),
         posteriors=posteriors if options.posteriors else None,
         lesion=lesion,
         bic=bic,
@@ -147,16 +152,19 @@ def spatial_posteriors(
     shape = grid.shape + (model.n_clusters,)
     if options.mrf_beta > 0:
         report(f"spatial regularisation (MRF, beta={options.mrf_beta:g}, {options.mrf_neighbourhood}-neighbourhood)")
-        log_likelihood = np.zeros(shape, dtype=np.float32)
-        log_likelihood[mask] = model.class_log_likelihood(scaled)
-        posteriors = regularise_posteriors(log_likelihood, mask, options.mrf_beta, options.mrf_neighbourhood,
-                                           spacing=grid.spacing)
-        return posteriors[mask].argmax(axis=1), posteriors
+        masked = regularise_masked(model.class_log_likelihood(scaled), mask, options.mrf_beta,
+                                   options.mrf_neighbourhood, spacing=grid.spacing)
+        return masked.argmax(axis=1), _volume(masked, mask, shape) if options.posteriors else None
     if options.posteriors and options.method == "gmm":
-        posteriors = np.zeros(shape, dtype=np.float32)
-        posteriors[mask] = model.predict_proba(scaled)
-        return cluster_index, posteriors
+        return cluster_index, _volume(model.predict_proba(scaled), mask, shape)
     return cluster_index, None
+
+
+def _volume(rows: np.ndarray, mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(I, J, K, k) float32 volume holding ``rows`` (n, k) at the mask's voxels, 0 elsewhere."""
+    volume = np.zeros(shape, dtype=np.float32)
+    volume[mask] = rows
+    return volume
 
 
 def lesion_mask(labels: np.ndarray, mask: np.ndarray, channels: Sequence[Channel]) -> tuple[np.ndarray, str]:

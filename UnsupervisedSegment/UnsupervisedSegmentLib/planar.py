@@ -22,11 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
 from .image_files import LPS_TO_RAS, PICTURE_SUFFIXES
+from .lazy import lazy_module
 from .pipeline import SegmentationResult
 from .volume import Channel, Grid
+
+sitk = lazy_module("SimpleITK")
 
 LABELS_PICTURE = "labels.png"
 SEGMENTATION_PICTURE = "segmentation.png"

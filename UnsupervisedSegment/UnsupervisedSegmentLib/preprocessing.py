@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import SimpleITK as sitk
+
+from .lazy import lazy_module
+
+sitk = lazy_module("SimpleITK")
 
 from .options import DENOISE_METHODS
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +59,8 @@ def run_to_directory(
     ``mask`` (a rule name or a mask file) overrides ``request.options.mask`` when given.
     """
     report = progress or (lambda message: None)
+    if request.report:  # matplotlib takes a second to import: meanwhile, files are read and clustered
+        threading.Thread(target=importlib.import_module, args=(".report", __package__), daemon=True).start()
     report(f"reading {len(inputs)} input(s)")
     loaded = load_inputs(inputs, request.names, mask or request.options.mask, request.series)
     from .outputs import write_outputs

@@ -22,15 +22,20 @@ def statistics_columns(channel_names: Sequence[str]) -> list[str]:
 def segment_statistics(
     labels: np.ndarray, names: dict[int, str], channels: Sequence[Channel], voxel_volume_mm3: float
 ) -> list[dict[str, object]]:
-    """One row per label in ``names`` (label -> segment name): counts, volumes, means, stds."""
+    """One row per label in ``names`` (label -> segment name): counts, volumes, means, stds.
+
+    One bincount pass per channel over the labelled voxels only (labels > 0, unless label 0
+    is asked for), float64 sums.
+    """
     n_labels = max(names) + 1
-    flat_labels = labels.ravel()
+    inside = labels > 0 if min(names) > 0 else np.ones(labels.shape, dtype=bool)
+    flat_labels = labels[inside]
     counts = np.bincount(flat_labels, minlength=n_labels)
     moments = {}
     for channel in channels:
-        values = np.nan_to_num(channel.data.ravel().astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        values = np.nan_to_num(channel.data[inside].astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0, copy=False)
         sums = np.bincount(flat_labels, weights=values, minlength=n_labels)
-        squares = np.bincount(flat_labels, weights=values * values, minlength=n_labels)
+        squares = np.bincount(flat_labels, weights=np.square(values, out=values), minlength=n_labels)
         moments[channel.name] = (sums, squares)
     rows = []
     for label, name in names.items():
