@@ -79,7 +79,7 @@ def test_batch_writes_thumbnails_review_facts_and_the_page(cohort_output):
         assert facts["focus"] == "largest lesion" and facts["lesion_fraction_on_mask_border"] == 0.0
         assert any("Lesion after hole filling" in note for note in facts["notes"])
     page = (cohort_output / REVIEW_PAGE).read_text()
-    assert page.count("<tr class=") == 3 and "not a gzip file" in page
+    assert page.count("<tr class=") == 3 and "cannot read" in page and "as NIfTI" in page
     assert "http://" not in page and "https://" not in page, "the page needs no network"
 
 
@@ -175,7 +175,7 @@ def test_page_in_headless_chromium_shows_sorts_and_filters_the_cases(cohort_outp
             assert page.text_content("#shown") == "3 of 3 cases shown"
             sizes = page.eval_on_selector_all("#cases img", "images => images.map(i => i.complete ? Math.max(i.naturalWidth, i.naturalHeight) : 0)")
             assert sizes == [THUMBNAIL_SIZE, 800] * 2, "thumbnails and 3D previews loaded from disk"
-            assert "not a gzip file" in page.text_content("tr[data-case=broken]")
+            assert "as NIfTI" in page.text_content("tr[data-case=broken]")
 
             page.click("button[data-sort=lesion]")
             assert order() == ["small", "large", "broken"], "ascending lesion volume, the failed case last"
