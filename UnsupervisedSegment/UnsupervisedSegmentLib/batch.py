@@ -81,6 +81,7 @@ def case_record(case: Case, result: SegmentationResult, seconds: float) -> Row:
         row[f"volume_ml_{statistic['segment']}"] = round(float(statistic["volume_ml"]), 4)
     if result.lesion is not None:
         row["lesion_volume_ml"] = row.get(f"volume_ml_{LESION_NAME}", 0.0)
+        row["lesion_type"] = result.lesion_type
     return row
 
 

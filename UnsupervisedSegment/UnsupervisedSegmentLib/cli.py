@@ -18,7 +18,7 @@ from .errors import UserInputError
 from .features import SCALINGS
 from .mrf import NEIGHBOURHOODS
 from .preprocessing import DENOISE_METHODS
-from .lesion import LESION_PRESET
+from .lesion import LESION_PRESET, LESION_TYPES
 from .pipeline import SegmentationOptions, SegmentationResult
 from .runner import RunRequest, run_to_directory
 
@@ -89,7 +89,9 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mrf-neighbourhood", type=int, choices=NEIGHBOURHOODS, default=defaults.mrf_neighbourhood,
                         help="MRF neighbours per voxel (default: %(default)s)")
     parser.add_argument("--lesion", action="store_true",
-                        help="find the lesion automatically (needs --names such as flair, t1c, t2): lesion.nii.gz and a 'Lesion' segment")
+                        help="find the lesion automatically (needs --names such as flair, t2, t1, dwi, adc): lesion.nii.gz and a 'Lesion' segment")
+    parser.add_argument("--lesion-type", choices=LESION_TYPES, metavar="{" + ",".join(LESION_TYPES) + "}",
+                        help="kind of lesion to find (implies --lesion; default: auto, decided from the images and reported)"),
 
 
 def format_table(result: SegmentationResult) -> str:
@@ -116,7 +118,8 @@ def clusters_argument(value: str) -> int | str:
 
 def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
     """RunRequest from parsed command-line arguments (with --lesion, its preset fills what is not given)."""
-    preset = LESION_PRESET if arguments.lesion else {}
+    lesion = arguments.lesion or arguments.lesion_type is not None
+    preset = LESION_PRESET if lesion else {}
     clusters = arguments.clusters if arguments.clusters is not None else preset.get("clusters", SegmentationOptions.n_clusters)
     return RunRequest(
         options=SegmentationOptions(
@@ -133,7 +136,8 @@ def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
             denoise=arguments.denoise,
             mrf_beta=arguments.mrf_beta if arguments.mrf_beta is not None else preset.get("mrf_beta", 0.0),
             mrf_neighbourhood=arguments.mrf_neighbourhood,
-            lesion=arguments.lesion,
+            lesion=lesion,
+            lesion_type=arguments.lesion_type or SegmentationOptions.lesion_type,
         ),
         names=arguments.names,
         report=arguments.report,

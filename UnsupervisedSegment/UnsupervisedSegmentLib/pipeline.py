@@ -14,7 +14,7 @@ import numpy as np
 from .clustering import ClusterModel, make_backend
 from .errors import UserInputError
 from .features import feature_matrix, scale_features
-from .lesion import LESION_PRESET, find_lesion
+from .lesion import LESION_PRESET, LesionResult, check_lesion_inputs, find_lesion
 from .masking import build_mask
 from .model_selection import select_n_clusters_bic
 from .mrf import regularise_posteriors
@@ -32,8 +32,9 @@ class SegmentationOptions:
 
     ``auto_clusters`` (min, max) picks k by BIC in that range (GMM), replacing ``n_clusters``.
     ``mrf_beta`` > 0 adds the Potts prior (0 = the lesson's voxel-wise result); ``lesion``
-    turns on automatic lesion finding (see :mod:`lesion`), which needs named inputs: its voxels
-    become the segment "Lesion", label k + 1, and leave their clusters.
+    turns on automatic lesion finding (see :mod:`lesion`) of ``lesion_type`` (auto, tumour, ms,
+    stroke), which needs named inputs: its voxels become the segment "Lesion", label k + 1, and
+    leave their clusters; no lesion found gives an empty Lesion segment and a note.
     """
 
     method: str = "gmm"
@@ -50,6 +51,7 @@ class SegmentationOptions:
     mrf_beta: float = 0.0
     mrf_neighbourhood: int = 6
     lesion: bool = False
+    lesion_type: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class SegmentationResult:
     quantised: np.ndarray
     posteriors: np.ndarray | None = None
     lesion: np.ndarray | None = None
+    lesion_type: str | None = None
     bic: dict[int, float] | None = None
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -112,6 +115,11 @@ def segment_channels(
     grid = channels[0].grid
     if not all(channel.grid.same_as(grid) for channel in channels):
         raise ValueError("channels must share one grid: call grid.align_channels first")
+    if options.lesion:
+        try:
+            check_lesion_inputs([channel.name for channel in channels], options.lesion_type)
+        except ValueError as error:
+            raise UserInputError(str(error)) from None
     voxel_mask, warnings = build_mask(channels, options.mask, mask)
     report(f"mask: {np.count_nonzero(voxel_mask)} voxels")
     clustered = preprocess_channels(channels, voxel_mask, options, report)
@@ -130,10 +138,11 @@ def segment_channels(
     labels[voxel_mask] = cluster_index + 1
     segments = [Segment(label, segment_name(label), segment_color(label)) for label in range(1, n_clusters + 1)]
     notes = [f"k = {n_clusters} chosen by BIC among {sorted(bic)}"] if bic else []
-    lesion = None
+    lesion = lesion_type = None
     if options.lesion:
         report("finding the lesion")
-        lesion, description = lesion_mask(labels, voxel_mask, clustered)
+        found = lesion_mask(voxel_mask, clustered, options.lesion_type)
+        lesion, lesion_type, description = found.mask, found.lesion_type, found.description
         notes.append(f"lesion: {description}")
         labels[lesion] = n_clusters + 1
         segments.append(Segment(n_clusters + 1, LESION_NAME, LESION_COLOR))
@@ -151,6 +160,7 @@ def segment_channels(
         quantised=quantise(labels, statistics, [channel.name for channel in channels]),
         posteriors=posteriors if options.posteriors else None,
         lesion=lesion,
+        lesion_type=lesion_type,
         bic=bic,
         warnings=warnings,
         notes=notes,
@@ -181,13 +191,13 @@ def spatial_posteriors(
     return cluster_index, None
 
 
-def lesion_mask(labels: np.ndarray, mask: np.ndarray, channels: Sequence[Channel]) -> tuple[np.ndarray, str]:
-    """The automatic lesion (see :mod:`lesion`) and the rule's account of its decision."""
+def lesion_mask(mask: np.ndarray, channels: Sequence[Channel], lesion_type: str) -> LesionResult:
+    """The automatic lesion (see :mod:`lesion`; possibly empty) and the rule's account of its decision."""
     try:
-        found = find_lesion(labels, mask, {c.name: c.data for c in channels}, channels[0].grid.spacing)
-    except ValueError as error:  # the inputs' names say nothing of their modality
+        found = find_lesion({c.name: c.data for c in channels}, mask, channels[0].grid.spacing, lesion_type)
+    except ValueError as error:  # e.g. NaN inside the mask
         raise UserInputError(str(error)) from None
-    return found.mask, found.description
+    return found
 
 
 def preprocess_channels(channels: Sequence[Channel], mask: np.ndarray, options: SegmentationOptions,
@@ -231,8 +241,12 @@ def choose_n_clusters(scaled: np.ndarray, options: SegmentationOptions, report: 
 
 
 def quantise(labels: np.ndarray, statistics: Sequence[dict[str, object]], names: Sequence[str]) -> np.ndarray:
-    """(i, j, k, channel) volume where each voxel takes its cluster's mean intensity; 0 outside."""
-    table = np.zeros((int(labels.max()) + 1, len(names)), dtype=np.float32)
+    """(i, j, k, channel) volume where each voxel takes its cluster's mean intensity; 0 outside.
+
+    Segments without voxels (an empty Lesion segment) have rows in ``statistics`` and none in ``labels``.
+    """
+    top = max([int(labels.max())] + [int(row["label"]) for row in statistics])
+    table = np.zeros((top + 1, len(names)), dtype=np.float32)
     for row in statistics:
         table[int(row["label"])] = np.nan_to_num([row[f"mean_{name}"] for name in names])
     return table[labels]
