@@ -10,10 +10,10 @@ The rule
    dwi, t1c, t2, t1) one of whose aliases it *contains*: ``T2_FLAIR`` -> flair, ``ADC`` -> adc,
    ``DWI`` / ``trace`` / ``b1000`` -> dwi, ``T1_contrast`` / ``T1c`` / ``T1Gd`` -> t1c, ``T2w``
    -> t2, ``T1`` -> t1. Names matching nothing get no role and are not used by the rule.
-2. **Brain and healthy tissue.** Within the mask, *tissue* is what lies above Otsu's threshold
-   (foreground against background, over the mask's bounding box) of a CSF-dark reference
-   channel (the first of FLAIR, DWI, T1, T1c; without one, the whole mask): background, skull
-   and most CSF fall below it. The *brain* is the largest 26-connected part
+2. **Brain and healthy tissue.** When the mask holds background (some of its voxels below
+   Otsu's threshold of a CSF-dark reference channel, the first of FLAIR, DWI, T1, T1c, lie on
+   the image border: a whole-head image), *tissue* is the mask above that threshold (background,
+   skull and most CSF fall below it); otherwise it is the whole mask. The *brain* is the largest 26-connected part
    of the tissue after a 2 mm morphological opening (which cuts scalp and neck from the brain
    in whole-head images), its holes (ventricles) filled. Lesion evidence is looked for only
    deeper than ``RIM_MM`` (3 mm) inside the brain: the bright rim of an imperfect skull strip,
@@ -24,8 +24,10 @@ The rule
    ignore the tails (CSF, lesion), so raw, normalised and z-scored inputs give the same z.
 4. **Evidence.** *Hyperintense*: FLAIR (or, without FLAIR, T2 where T1 is not CSF-dark:
    z(T1) > ``CSF_T1_Z``; CSF is bright on T2, so T2 is never used without FLAIR or T1);
-   a voxel is hyperintense when z > ``LOW_Z`` (2). *Enhancing*: T1c z > ``LOW_Z`` near the
-   hyperintense lesion. *Restricted diffusion*: DWI z > ``LOW_Z`` and ADC below the ischaemic
+   a voxel is hyperintense when z > ``LOW_Z`` (2). T1c is not evidence: what it alone shows
+   bright (vessels, choroid plexus, dura) is never taken, and on the development cases adding
+   T1c-bright voxels next to the mass lowered Dice (bench/quality/results.md).
+   *Restricted diffusion*: DWI z > ``LOW_Z`` and ADC below the ischaemic
    core threshold, 0.62 × 10⁻³ mm²/s; the ADC unit is read from the magnitude of its tissue
    peak (normal brain ≈ 0.8 × 10⁻³ mm²/s: a peak of 100..5000 means 10⁻⁶ mm²/s, 0.1..5 means
    10⁻³ mm²/s, 10⁻⁴..5 × 10⁻³ means mm²/s); an ADC in no such unit (e.g. z-scored) counts as low
@@ -33,12 +35,12 @@ The rule
 5. **Per lesion type.**
    - *tumour*: the hyperintense voxels are opened with a 2 mm ball (thin bridges to
      normal bright structures are cut); the largest opened component, grown back by 2 mm within
-     the hyperintense voxels, is the mass; T1c-enhancing voxels within 3 mm of it that connect
-     to it join it; enclosed holes (necrosis) are filled in 3D and per slice across the coarsest
-     axis.
+     the hyperintense voxels, is the mass; its enclosed holes (necrosis, and an enhancing rim
+     that is not FLAIR-bright) are filled in 3D and per slice across the coarsest axis.
    - *ms* and *stroke*: every 26-connected focus of voxels with z > ``LOW_Z`` (2) is kept when
-     at least ``MIN_FOCUS_VOXELS`` (3) of its voxels reach z > ``HIGH_Z`` (3) (hysteresis):
-     foci down to 3 voxels are kept, isolated noise voxels are not.
+     at least ``MIN_FOCUS_VOXELS`` (3) of its voxels reach z > ``HIGH_Z`` (4) (hysteresis):
+     foci down to 3 voxels are kept, noise and normal cortex (a little brighter than white
+     matter on FLAIR) are not.
    - *auto* decides, and says why in the notes: stroke when DWI or ADC is given and there is
      neither FLAIR nor T2, or when DWI and ADC show at least ``STROKE_MIN_ML`` (1 mL) of
      restricted diffusion; otherwise tumour when the largest opened hyperintense component is at
@@ -52,7 +54,7 @@ Limits
 - Lesions within 3 mm of the brain surface (cortical MS lesions, superficial tumour edges) are
   missed; hole filling also fills CSF or tissue a tumour encloses.
 - Normal FLAIR-bright tissue (the corticospinal tracts, septum, periventricular caps) in a focus
-  reaching z > 3 is found as MS; a tumefactive MS plaque of 5 mL or more is called a tumour,
+  reaching z > 4 is found as MS; a tumefactive MS plaque of 5 mL or more is called a tumour,
   and multifocal small metastases are called MS by ``auto``.
 - The healthy peak assumes normal tissue dominates the brain: a lesion of a third of the brain
   or a strong bias field (use ``--bias-correction``) shifts it.
@@ -88,7 +90,7 @@ EVIDENCE_ROLES = ("flair", "t2", "t1c", "dwi", "adc")
 LESION_PRESET: dict[str, object] = {"clusters": 6, "mrf_beta": 1.0}
 #: Hyperintensity (z above the healthy peak) a lesion voxel must reach, and a focus somewhere.
 LOW_Z = 2.0
-HIGH_Z = 3.0
+HIGH_Z = 4.0
 #: T1 z below which a voxel is CSF-dark (used only when T2 stands in for FLAIR).
 CSF_T1_Z = -2.0
 #: Ischaemic-core ADC threshold in 10⁻³ mm²/s, and how to recognise the unit from the tissue peak.
@@ -227,19 +229,38 @@ def bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
     return tuple(slice(int(w.min()), int(w.max()) + 1) for w in np.nonzero(mask))
 
 
+def image_border(box: tuple[slice, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """True on the voxels of the cropped ``box`` that lie on the outer faces of an image of ``shape``."""
+    border = np.zeros(tuple(b.stop - b.start for b in box), dtype=bool)
+    for axis, (extent, size) in enumerate(zip(box, shape)):
+        faces = [0] * (extent.start == 0) + [-1] * (extent.stop == size)
+        for face in faces:
+            index = [slice(None)] * len(box)
+            index[axis] = face
+            border[tuple(index)] = True
+    return border
+
+
 def brain_regions(mask: np.ndarray, channels: Mapping[str, np.ndarray], spacing: Sequence[float],
-                  roles: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray, str]:
-    """Healthy-tissue voxels, the brain (largest opened tissue part, holes filled), and the reference used."""
+                  roles: Mapping[str, str], border: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """Healthy-tissue voxels, the brain (largest opened tissue part, holes filled), and how it was found.
+
+    Dark voxels (below Otsu's threshold of a CSF-dark channel) are left out only when some of them
+    lie on the image border, i.e. when the mask holds background (a whole-head image).
+    """
     reference = next((name for role in ("flair", "dwi", "t1", "t1c") for name, r in roles.items() if r == role), None)
-    tissue = mask.copy()
+    tissue, how = mask.copy(), "the mask (no background in it)"
     if reference is not None:
         from .masking import otsu_threshold
 
         values = channels[reference]
-        tissue &= values > otsu_threshold(values[np.isfinite(values)])
+        above = values > otsu_threshold(values[np.isfinite(values)])
+        if (mask & ~above & border).any():
+            tissue &= above
+            how = f"the mask above Otsu's threshold of {reference} (background, skull and CSF left out)"
     opened = ndimage.binary_opening(tissue, structure=ball(OPENING_MM, spacing))
     brain = fill_enclosed_holes(largest_components(opened) if opened.any() else tissue, spacing) & mask
-    return tissue & brain, brain, reference or "the whole mask"
+    return tissue & brain, brain, how
 
 
 def adc_low_voxels(adc: np.ndarray, tissue: np.ndarray, notes: list[str]) -> np.ndarray:
@@ -254,17 +275,18 @@ def adc_low_voxels(adc: np.ndarray, tissue: np.ndarray, notes: list[str]) -> np.
     return adc < peak - HIGH_Z * spread
 
 
-def gather_evidence(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacing: tuple[float, float, float]) -> Evidence:
+def gather_evidence(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacing: tuple[float, float, float],
+                    border: np.ndarray) -> Evidence:
     """Roles, brain, search region and per-role z-maps (first channel of each role)."""
     roles: dict[str, str] = {}
     for name in channels:
         role = channel_role(name)
         if role is not None and role not in roles.values():
             roles[name] = role
-    tissue, brain, reference = brain_regions(mask, channels, spacing, roles)
+    tissue, brain, how = brain_regions(mask, channels, spacing, roles, border)
     depth = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
     search = brain & (depth > RIM_MM)
-    notes = [f"brain: tissue above Otsu's threshold of {reference}, largest part after a {OPENING_MM:g} mm opening, "
+    notes = [f"brain: {how}, largest part after a {OPENING_MM:g} mm opening, "
              f"{brain.sum() * np.prod(spacing) / MM3_PER_ML:.0f} mL; search deeper than {RIM_MM:g} mm"]
     z: dict[str, np.ndarray] = {}
     adc_low = None
@@ -338,7 +360,7 @@ def find_lesion(
     cropped = {name: np.asarray(data)[box] for name, data in channels.items()}
     if not all(np.isfinite(data[mask[box]]).all() for data in cropped.values()):
         raise ValueError("a channel has NaN or infinite values inside the mask")
-    evidence = gather_evidence(cropped, mask[box], spacing)
+    evidence = gather_evidence(cropped, mask[box], spacing, image_border(box, mask.shape))
     chosen, reason = (lesion_type, "chosen by the user") if lesion_type != "auto" else decide_type(evidence)
     lesion = np.zeros_like(evidence.search)
     found = evidence.restricted() if chosen == "stroke" else evidence.hyperintense()
