@@ -20,8 +20,10 @@ The rule
    dura and residual scalp are never taken.
 3. **Normalisation.** Each channel is expressed as ``z = (value - peak) / spread``, where the
    peak is the mode of its histogram in the tissue (normal grey and white matter dominate) and
-   the spread is the peak's full width at half maximum / 2.355 (its SD were it Gaussian). Both
-   ignore the tails (CSF, lesion), so raw, normalised and z-scored inputs give the same z.
+   the spread is the peak's half width at half maximum on its bright side / 1.177 (its SD were
+   it Gaussian): the bright side holds grey matter, which is a little brighter than white matter
+   on FLAIR, T2 and DWI, so normal cortex stays below the lesion thresholds. Both ignore the
+   tails (CSF, lesion), so raw, normalised and z-scored inputs give the same z.
 4. **Evidence.** *Hyperintense*: FLAIR (or, without FLAIR, T2 where T1 is not CSF-dark:
    z(T1) > ``CSF_T1_Z``; CSF is bright on T2, so T2 is never used without FLAIR or T1);
    a voxel is hyperintense when z > ``LOW_Z`` (2). T1c is not evidence: what it alone shows
@@ -38,7 +40,7 @@ The rule
      the hyperintense voxels, is the mass; its enclosed holes (necrosis, and an enhancing rim
      that is not FLAIR-bright) are filled in 3D and per slice across the coarsest axis.
    - *ms* and *stroke*: every 26-connected focus of voxels with z > ``LOW_Z`` (2) is kept when
-     at least ``MIN_FOCUS_VOXELS`` (3) of its voxels reach z > ``HIGH_Z`` (4) (hysteresis):
+     at least ``MIN_FOCUS_VOXELS`` (3) of its voxels reach z > ``HIGH_Z`` (3.5) (hysteresis):
      foci down to 3 voxels are kept, noise and normal cortex (a little brighter than white
      matter on FLAIR) are not.
    - *auto* decides, and says why in the notes: stroke when DWI or ADC is given and there is
@@ -54,7 +56,7 @@ Limits
 - Lesions within 3 mm of the brain surface (cortical MS lesions, superficial tumour edges) are
   missed; hole filling also fills CSF or tissue a tumour encloses.
 - Normal FLAIR-bright tissue (the corticospinal tracts, septum, periventricular caps) in a focus
-  reaching z > 4 is found as MS; a tumefactive MS plaque of 5 mL or more is called a tumour,
+  reaching z > 3.5 is found as MS; a tumefactive MS plaque of 5 mL or more is called a tumour,
   and multifocal small metastases are called MS by ``auto``.
 - The healthy peak assumes normal tissue dominates the brain: a lesion of a third of the brain
   or a strong bias field (use ``--bias-correction``) shifts it.
@@ -71,6 +73,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+
+from .masking import otsu_threshold
 
 MM3_PER_ML = 1000.0
 #: Channel roles and the name fragments that give them, in matching order.
@@ -90,7 +94,7 @@ EVIDENCE_ROLES = ("flair", "t2", "t1c", "dwi", "adc")
 LESION_PRESET: dict[str, object] = {"clusters": 6, "mrf_beta": 1.0}
 #: Hyperintensity (z above the healthy peak) a lesion voxel must reach, and a focus somewhere.
 LOW_Z = 2.0
-HIGH_Z = 4.0
+HIGH_Z = 3.5
 #: T1 z below which a voxel is CSF-dark (used only when T2 stands in for FLAIR).
 CSF_T1_Z = -2.0
 #: Ischaemic-core ADC threshold in 10⁻³ mm²/s, and how to recognise the unit from the tissue peak.
@@ -101,7 +105,7 @@ OPENING_MM = 2.0
 MIN_FOCUS_VOXELS = 3
 TUMOUR_MIN_CORE_ML = 5.0
 STROKE_MIN_ML = 1.0
-FWHM_PER_SD = 2.3548
+HWHM_PER_SD = 1.1774
 FULL = np.ones((3, 3, 3), dtype=bool)
 
 
@@ -142,7 +146,7 @@ def check_lesion_inputs(names: Sequence[str], lesion_type: str = "auto") -> None
 
 
 def healthy_peak(values: np.ndarray) -> tuple[float, float]:
-    """Mode and spread (FWHM / 2.355) of the main peak of ``values``' histogram."""
+    """Mode and spread (half width at half maximum on the bright side / 1.177) of ``values``' main peak."""
     low, high = np.percentile(values, [0.5, 99.5])
     if not high > low:
         return float(low), 0.0
@@ -150,11 +154,9 @@ def healthy_peak(values: np.ndarray) -> tuple[float, float]:
     counts = ndimage.gaussian_filter1d(counts.astype(np.float64), 2.0)
     centres = (edges[:-1] + edges[1:]) / 2
     top = int(np.argmax(counts))
-    below = np.nonzero(counts[:top] < counts[top] / 2)[0]
     above = np.nonzero(counts[top:] < counts[top] / 2)[0]
-    left = centres[below[-1]] if below.size else centres[0]
     right = centres[top + above[0]] if above.size else centres[-1]
-    return float(centres[top]), float(right - left) / FWHM_PER_SD
+    return float(centres[top]), float(right - centres[top]) / HWHM_PER_SD
 
 
 def ball(radius_mm: float, spacing: Sequence[float]) -> np.ndarray:
@@ -251,8 +253,6 @@ def brain_regions(mask: np.ndarray, channels: Mapping[str, np.ndarray], spacing:
     reference = next((name for role in ("flair", "dwi", "t1", "t1c") for name, r in roles.items() if r == role), None)
     tissue, how = mask.copy(), "the mask (no background in it)"
     if reference is not None:
-        from .masking import otsu_threshold
-
         values = channels[reference]
         above = values > otsu_threshold(values[np.isfinite(values)])
         if (mask & ~above & border).any():
