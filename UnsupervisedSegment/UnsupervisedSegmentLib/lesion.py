@@ -99,7 +99,8 @@ HIGH_Z = 3.5
 CSF_T1_Z = -2.0
 #: Ischaemic-core ADC threshold in 10⁻³ mm²/s, and how to recognise the unit from the tissue peak.
 ADC_CORE_1E3 = 0.62
-ADC_UNITS: tuple[tuple[float, float, float], ...] = ((100.0, 5000.0, 1000.0), (0.1, 5.0, 1.0), (1e-4, 5e-3, 1e-3))
+ADC_UNITS: tuple[tuple[float, float, float, str], ...] = (
+    (100.0, 5000.0, 1000.0, "10^-6 mm^2/s"), (0.1, 5.0, 1.0, "10^-3 mm^2/s"), (1e-4, 5e-3, 1e-3, "mm^2/s"))
 RIM_MM = 3.0
 OPENING_MM = 2.0
 MIN_FOCUS_VOXELS = 3
@@ -266,10 +267,10 @@ def brain_regions(mask: np.ndarray, channels: Mapping[str, np.ndarray], spacing:
 def adc_low_voxels(adc: np.ndarray, tissue: np.ndarray, notes: list[str]) -> np.ndarray:
     """Voxels of ischaemic-core ADC, the unit read from the magnitude of the tissue peak."""
     peak, spread = healthy_peak(adc[tissue])
-    for low, high, per_1e3 in ADC_UNITS:
+    for low, high, per_1e3, unit in ADC_UNITS:
         if low <= abs(peak) <= high:
             threshold = ADC_CORE_1E3 * per_1e3
-            notes.append(f"ADC tissue peak {peak:.4g}: unit {per_1e3:g} per 10^-3 mm^2/s, core below {threshold:.4g}")
+            notes.append(f"ADC tissue peak {peak:.4g}, read as {unit}: ischaemic core below {threshold:.4g}")
             return adc < threshold
     notes.append(f"ADC tissue peak {peak:.4g} is in no physical unit: core below the peak - {HIGH_Z:g} spreads")
     return adc < peak - HIGH_Z * spread
@@ -361,7 +362,11 @@ def find_lesion(
     if not all(np.isfinite(data[mask[box]]).all() for data in cropped.values()):
         raise ValueError("a channel has NaN or infinite values inside the mask")
     evidence = gather_evidence(cropped, mask[box], spacing, image_border(box, mask.shape))
-    chosen, reason = (lesion_type, "chosen by the user") if lesion_type != "auto" else decide_type(evidence)
+    if lesion_type == "auto":
+        chosen, why = decide_type(evidence)
+        reason = f"decided automatically: {why}"
+    else:
+        chosen, reason = lesion_type, "chosen by the user"
     lesion = np.zeros_like(evidence.search)
     found = evidence.restricted() if chosen == "stroke" else evidence.hyperintense()
     if found is not None and chosen == "stroke":
