@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -202,6 +202,7 @@ class Evidence:
     spacing: tuple[float, float, float]
     adc_low: np.ndarray | None
     notes: list[str]
+    cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def voxel_ml(self) -> float:
@@ -260,7 +261,7 @@ def brain_regions(mask: np.ndarray, channels: Mapping[str, np.ndarray], spacing:
             tissue &= above
             how = f"the mask above Otsu's threshold of {reference} (background, skull and CSF left out)"
     opened = ndimage.binary_opening(tissue, structure=ball(OPENING_MM, spacing))
-    brain = fill_enclosed_holes(largest_components(opened) if opened.any() else tissue, spacing) & mask
+    brain = ndimage.binary_fill_holes(largest_components(opened) if opened.any() else tissue) & mask
     return tissue & brain, brain, how
 
 
@@ -306,13 +307,16 @@ def gather_evidence(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacin
 
 
 def tumour_mass(evidence: Evidence, hyperintense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The main hyperintense mass after the opening (and its core before growing back)."""
-    structure = ball(OPENING_MM, evidence.spacing)
-    core = ndimage.binary_opening(hyperintense, structure=structure)
-    if not core.any():
-        return core, core
-    core = largest_components(core)
-    return ndimage.binary_dilation(core, structure=structure) & hyperintense, core
+    """The main hyperintense mass after the opening (and its core before growing back), computed once."""
+    if "mass" not in evidence.cache:
+        structure = ball(OPENING_MM, evidence.spacing)
+        core = ndimage.binary_opening(hyperintense, structure=structure)
+        if core.any():
+            core = largest_components(core)
+            evidence.cache["mass"] = (ndimage.binary_dilation(core, structure=structure) & hyperintense, core)
+        else:
+            evidence.cache["mass"] = (core, core)
+    return evidence.cache["mass"]
 
 
 def tumour_rule(evidence: Evidence, hyperintense: np.ndarray) -> np.ndarray:
