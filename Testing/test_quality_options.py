@@ -187,10 +187,14 @@ def test_lesion_type_reaches_the_batch_summary(tmp_path):
     (tmp_path / "c1").mkdir()
     dwi, adc = write_head(tmp_path / "c1", "stroke", ("dwi", "adc"))
     manifest = tmp_path / "manifest.csv"
-    manifest.write_text(f"case_id,dwi,adc\nc1,{dwi},{adc}\n")
+    manifest.write_text(f"case_id,dwi,adc,lesion_type\nc1,{dwi},{adc},\nc2,{dwi},{adc},ms\n")
     options = SegmentationOptions(n_clusters=2, lesion=True, lesion_type="auto")
     run_batch(read_manifest(manifest), tmp_path / "out", RunRequest(options=options, report=False), workers=1)
     with open(tmp_path / "out" / SUMMARY_FILE, newline="") as stream:
-        row = next(csv.DictReader(stream))
-    assert row["status"] == "done" and row["lesion_type"] == "stroke"
-    assert float(row["lesion_volume_ml"]) > 5
+        rows = {row["case_id"]: row for row in csv.DictReader(stream)}
+    assert rows["c1"]["status"] == "done" and rows["c1"]["lesion_type"] == "stroke"  # decided by auto
+    assert float(rows["c1"]["lesion_volume_ml"]) > 5
+    assert rows["c2"]["status"] == "failed" and "lesion type 'ms' needs a FLAIR" in rows["c2"]["error"]
+    manifest.write_text(f"case_id,dwi,lesion_type\nc1,{dwi},glioma\n")
+    with pytest.raises(UserInputError, match="line 2: lesion type 'glioma' must be one of auto, tumour, ms, stroke"):
+        read_manifest(manifest)

@@ -59,7 +59,7 @@ def process_case(case: Case, output_root: str | Path, request: RunRequest, force
     started = time.perf_counter()
     try:
         with threadpool_limits(limits=threads):
-            outcome = run_to_directory(case.inputs, staging, replace(request, names=case.names),
+            outcome = run_to_directory(case.inputs, staging, case_request(case, request),
                                        mask=str(case.mask) if case.mask else None)
         record = case_record(case, outcome.result, time.perf_counter() - started)
         (staging / CASE_RECORD_FILE).write_text(json.dumps(record, indent=1))
@@ -71,6 +71,14 @@ def process_case(case: Case, output_root: str | Path, request: RunRequest, force
         return failed_row(case.case_id, f"{type(error).__name__}: {error}".splitlines()[0], time.perf_counter() - started)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def case_request(case: Case, request: RunRequest) -> RunRequest:
+    """The run request of one case: its input names and, when its manifest row gives one, its lesion type."""
+    options = request.options
+    if case.lesion_type:
+        options = replace(options, lesion=True, lesion_type=case.lesion_type)
+    return replace(request, names=case.names, options=options)
 
 
 def case_record(case: Case, result: SegmentationResult, seconds: float) -> Row:
