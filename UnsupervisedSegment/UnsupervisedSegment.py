@@ -421,7 +421,7 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def lesionEvidence(volumes) -> list[str]:
-        """The input volumes whose names give them a role in lesion finding (FLAIR, T2, T1c, DWI, ADC), with it."""
+        """The input volumes whose names make them lesion evidence (FLAIR, T2, DWI, ADC), with their role."""
         from UnsupervisedSegmentLib.lesion import EVIDENCE_ROLES, channel_role
 
         roles = ((volume.GetName(), channel_role(volume.GetName())) for volume in volumes)

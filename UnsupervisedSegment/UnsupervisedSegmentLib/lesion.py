@@ -88,8 +88,8 @@ ROLE_ALIASES: dict[str, tuple[str, ...]] = {
 }
 #: The lesion types; ``auto`` decides among the others from the evidence.
 LESION_TYPES = ("auto", "tumour", "ms", "stroke")
-#: Roles that can show a lesion (T2 only together with T1, see the module docstring).
-EVIDENCE_ROLES = ("flair", "t2", "t1c", "dwi", "adc")
+#: Roles that show a lesion (T2 only together with T1, which tells CSF; T1c is clustered, not evidence).
+EVIDENCE_ROLES = ("flair", "t2", "dwi", "adc")
 #: What lesion finding uses for the clustering shown next to the lesion: six clusters and the MRF prior.
 LESION_PRESET: dict[str, object] = {"clusters": 6, "mrf_beta": 1.0}
 #: Hyperintensity (z above the healthy peak) a lesion voxel must reach, and a focus somewhere.
