@@ -42,8 +42,10 @@ CASES = {
     "CPTAC-GBM lesson sample (no reference)": ("cptac-gbm-lesson",
                                                {"flair": "flair", "t1": "t1", "t1c": "t1_contrast", "adc": "adc"}, None, None),
 }
+#: (case, sequences, mask rule when the case's mask file is not used)
 CONFIGURATIONS = [
     ("BRATS 2013 pat0001 (z-scored, mask file)", ("flair", "t1c")),
+    ("BRATS 2013 pat0001 (z-scored, mask file)", ("flair", "t1c"), "none"),
     ("TCGA DU-7294 (raw, no mask file)", ("flair", "t1", "t1c", "t2")),
     ("TCGA DU-7294 (raw, no mask file)", ("flair", "t1c")),
     ("TCGA DU-7294 (raw, no mask file)", ("flair",)),
@@ -62,12 +64,12 @@ def read(folder: str, stem: str) -> tuple[np.ndarray, tuple[float, ...]]:
     return np.asarray(image.dataobj, dtype=np.float32), tuple(float(s) for s in image.header.get_zooms()[:3])
 
 
-def default_mask(images: dict[str, np.ndarray], spacing, mask_file: np.ndarray | None) -> np.ndarray:
-    """The mask the command line uses: the mask file (> 0.5 for BRATS's float mask) or voxels > 0 in every input."""
+def default_mask(images: dict[str, np.ndarray], spacing, mask_file: np.ndarray | None, rule: str = "nonzero") -> np.ndarray:
+    """The mask the command line uses: the mask file (> 0.5 for BRATS's float mask) or the rule (default: > 0 in every input)."""
     grid = Grid(next(iter(images.values())).shape, np.diag([*spacing, 1.0]))
     channels = [Channel(name, image, grid) for name, image in images.items()]
     given = None if mask_file is None else (mask_file > 0.5)
-    return build_mask(channels, "nonzero", given)[0]
+    return build_mask(channels, rule, given)[0]
 
 
 def lesion_wise_f1(found: np.ndarray, truth: np.ndarray) -> float:
@@ -137,7 +139,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     runs = []
-    for case, roles in CONFIGURATIONS:
+    for case, roles, *rule in CONFIGURATIONS:
         folder, stems, reference, mask_stem = CASES[case]
         if not (DATA / folder).is_dir():
             lines.append(f"| {case} | {' + '.join(roles)} | (data not found) | | | | | | | |")
@@ -146,8 +148,11 @@ def main() -> None:
         for role in roles:
             images[role], spacing = read(folder, stems[role])
         truth = read(folder, reference)[0] > 0 if reference else None
-        mask = default_mask(images, spacing, read(folder, mask_stem)[0] if mask_stem else None)
-        runs.append((f"{case}", images, truth, mask, spacing))
+        if rule:
+            mask, name = default_mask(images, spacing, None, rule[0]), f"{case.split(' (')[0]} (no mask file: --mask {rule[0]})"
+        else:
+            mask, name = default_mask(images, spacing, read(folder, mask_stem)[0] if mask_stem else None), case
+        runs.append((name, images, truth, mask, spacing))
     for name, images, truth, mask, spacing in runs + stroke_rows():
         start = time.perf_counter()
         result = find_lesion(images, mask, spacing, "auto")
