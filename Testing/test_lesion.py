@@ -1,66 +1,31 @@
-"""The automatic lesion rule on a synthetic FLAIR / T1c brain with a ring-enhancing tumour."""
+"""The automatic lesion rule on synthetic heads (lesion_phantoms): tumour, MS, stroke and healthy."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy import ndimage
-from sklearn.mixture import GaussianMixture
 
-from UnsupervisedSegmentLib.lesion import channel_role, fill_enclosed_holes, find_lesion
+from lesion_phantoms import SPACING, head_images, head_phantom, skull_stripped
+from UnsupervisedSegmentLib.lesion import channel_role, check_lesion_inputs, fill_enclosed_holes, find_lesion
 from UnsupervisedSegmentLib.metrics import dice
 
-SPACING = (1.0, 1.0, 1.0)
-CSF, GM, WM, OEDEMA, ENHANCING, NECROSIS = range(1, 7)
-#: Class means (0 = background) of FLAIR and T1 post-contrast.
-FLAIR = np.array([0.0, 0.25, 1.00, 0.85, 1.55, 1.35, 0.50])
-T1C = np.array([0.0, 0.30, 0.65, 0.90, 0.60, 1.50, 0.35])
 
-
-def tumour_phantom(noise: float = 0.05, seed: int = 0):
-    """Truth labels, brain mask and noisy FLAIR/T1c of a brain with a tumour and a small bright speck."""
-    rng = np.random.default_rng(seed)
-    shape = (56, 56, 40)
-    grid = np.indices(shape, dtype=float)
-    depth = np.sqrt((((grid - np.array([28, 28, 20])[:, None, None, None]) / np.array([26, 26, 18])[:, None, None, None]) ** 2).sum(0))
-    truth = np.zeros(shape, dtype=np.uint8)
-    truth[depth < 1.0] = CSF
-    truth[depth < 0.9] = GM
-    truth[depth < 0.7] = WM
-    distance = np.sqrt(((grid - np.array([20, 30, 20])[:, None, None, None]) ** 2).sum(0))
-    truth[distance < 9] = OEDEMA
-    truth[distance < 5] = ENHANCING
-    truth[distance < 3] = NECROSIS
-    truth[40:43, 20:23, 20:23] = OEDEMA  # 27 voxels = 0.027 mL
-    channels = {
-        "T2_FLAIR": (FLAIR[truth] + rng.normal(0, noise, shape)) * (truth > 0),
-        "T1_contrast": (T1C[truth] + rng.normal(0, noise, shape)) * (truth > 0),
-    }
-    return truth, truth > 0, channels
-
-
-def whole_tumour(truth: np.ndarray) -> np.ndarray:
-    """The tumour without the speck: its largest connected part."""
-    tumour = truth >= OEDEMA
-    tumour[40:43, 20:23, 20:23] = False
-    return tumour
+def phantom(lesion: str, sequences, stripped: bool = True, seed: int = 1, **options):
+    """(images, default nonzero mask, truth lesion, class map) of a head phantom."""
+    classes, truth, brain, rng = head_phantom(lesion, seed=seed)
+    images = head_images(classes, truth, rng, sequences, stroke=lesion == "stroke", **options)
+    images = skull_stripped(images, brain) if stripped else images
+    return images, np.logical_and.reduce([image > 0 for image in images.values()]), truth, classes
 
 
 @pytest.mark.parametrize(
     "name, role",
     [
-        ("flair", "flair"),
-        ("T2_FLAIR", "flair"),
-        ("Flair_subtrMeanDivStd", "flair"),
-        ("t1c", "t1c"),
-        ("T1_contrast", "t1c"),
-        ("T1Gd", "t1c"),
-        ("T1CE", "t1c"),
-        ("t1+c", "t1c"),
-        ("T2w", "t2"),
-        ("t1", "t1"),
-        ("T1-weighted", "t1"),
-        ("ADC", "adc"),
+        ("flair", "flair"), ("T2_FLAIR", "flair"), ("Flair_subtrMeanDivStd", "flair"),
+        ("t1c", "t1c"), ("T1_contrast", "t1c"), ("T1Gd", "t1c"), ("T1CE", "t1c"), ("t1+c", "t1c"),
+        ("T2w", "t2"), ("t1", "t1"), ("T1-weighted", "t1"),
+        ("ADC", "adc"), ("adc_map", "adc"), ("DWI", "dwi"), ("dwi_b1000", "dwi"), ("Trace", "dwi"), ("b1000", "dwi"),
         ("c0", None),
     ],
 )
@@ -68,66 +33,98 @@ def test_channel_names_map_to_roles_case_insensitively(name, role):
     assert channel_role(name) == role
 
 
-def test_the_rule_picks_the_hyperintense_clusters_and_drops_the_speck():
-    truth, mask, channels = tumour_phantom()
-    result = find_lesion(truth, mask, channels, SPACING)
-    assert set(result.clusters) == {OEDEMA, ENHANCING}
-    assert result.scores[OEDEMA]["T2_FLAIR"] >= 2 and result.scores[ENHANCING]["T1_contrast"] >= 2
-    assert max(result.scores[WM].values()) < 2 and max(result.scores[GM].values()) < 2
-    np.testing.assert_array_equal(result.mask, whole_tumour(truth))  # necrotic core filled, speck dropped
-    assert "LESION" in result.description and "T2_FLAIR as flair" in result.description
+def test_bright_t2_csf_is_not_lesion_with_or_without_flair():
+    images, mask, _, classes = phantom("none", ("flair", "t1", "t2"))
+    assert images["t2"][classes == 3].mean() > 3 * images["t2"][classes == 5].mean()  # CSF much brighter on T2
+    for names in (("flair", "t1", "t2"), ("t1", "t2")):
+        result = find_lesion({name: images[name] for name in names}, mask, SPACING)
+        assert not result.mask.any(), names
+        assert "no lesion found" in result.description
 
 
-def test_components_are_filtered_by_absolute_and_relative_size():
-    truth, mask, channels = tumour_phantom()
-    keep_all = find_lesion(truth, mask, channels, SPACING, min_component_ml=0, min_component_fraction=0)
-    assert keep_all.mask[40:43, 20:23, 20:23].all()
-    relative = find_lesion(truth, mask, channels, SPACING, min_component_ml=0, min_component_fraction=0.1)
-    assert not relative.mask[40:43, 20:23, 20:23].any()
-    coarse = find_lesion(truth, mask, channels, (0.4, 0.4, 0.4), min_component_ml=0.5, min_component_fraction=0)
-    assert not coarse.mask.any()  # the whole tumour is about 0.2 mL at 0.4 mm voxels
+def test_ms_like_foci_of_5_to_50_voxels_are_kept_one_by_one():
+    images, mask, truth, _ = phantom("ms", ("flair", "t1", "t2"))
+    result = find_lesion(images, mask, SPACING)
+    assert result.lesion_type == "ms" and "scattered foci" in result.description
+    foci, n = ndimage.label(truth, structure=np.ones((3, 3, 3)))
+    sizes = np.bincount(foci.ravel())[1:]
+    assert sizes.min() <= 10 and n >= 20
+    found = np.unique(foci[result.mask & truth])
+    assert len(found[found > 0]) >= 0.9 * n
+    assert dice(result.mask, truth) > 0.8
 
 
-def test_hole_filling_adds_the_enclosed_necrotic_core():
-    truth, mask, channels = tumour_phantom()
-    unfilled = find_lesion(truth, mask, channels, SPACING, fill_holes=False)
-    assert not unfilled.mask[truth == NECROSIS].any()
-    assert unfilled.mask[truth == ENHANCING].all()
+def test_tumour_mass_with_necrosis_is_one_lesion():
+    images, mask, truth, _ = phantom("tumour", ("flair", "t1", "t1c", "t2"))
+    result = find_lesion(images, mask, SPACING)
+    assert result.lesion_type == "tumour" and "mass" in result.description
+    assert dice(result.mask, truth) > 0.9
+    assert ndimage.label(result.mask)[1] == 1
 
 
-def test_pipeline_labels_with_zero_outside_and_a_fitted_mixture_work():
-    truth, mask, channels = tumour_phantom(noise=0.08)
-    X = np.stack([channels["T2_FLAIR"][mask], channels["T1_contrast"][mask]], axis=1)
-    labels = np.zeros(truth.shape, dtype=np.int16)
-    labels[mask] = GaussianMixture(6, covariance_type="full", random_state=123).fit_predict(X) + 1
-    result = find_lesion(labels, mask, channels, SPACING)
-    assert 0 not in result.clusters
-    assert dice(result.mask, whole_tumour(truth)) > 0.9
+def test_stroke_in_a_whole_head_is_found_in_the_brain_only():
+    images, mask, truth, classes = phantom("stroke", ("dwi", "adc"), stripped=False)
+    assert mask[classes == 1].all()  # the default mask holds the scalp
+    result = find_lesion(images, mask, SPACING)
+    assert result.lesion_type == "stroke"
+    assert dice(result.mask, truth) > 0.9
+    assert not result.mask[classes <= 3].any()
 
 
-def test_flair_alone_is_enough_and_t1_alone_is_refused():
-    truth, mask, channels = tumour_phantom()
-    flair_only = find_lesion(truth, mask, {"flair": channels["T2_FLAIR"]}, SPACING)
-    assert OEDEMA in flair_only.clusters
-    with pytest.raises(ValueError, match="FLAIR, T2 or T1 post-contrast"):
-        find_lesion(truth, mask, {"t1": channels["T1_contrast"], "adc": channels["T2_FLAIR"]}, SPACING)
+@pytest.mark.parametrize("scale", [1.0, 1e-3, 1e-6])
+def test_adc_threshold_follows_the_stored_unit(scale):
+    images, mask, truth, _ = phantom("stroke", ("dwi", "adc"), adc_scale=scale)
+    result = find_lesion(images, mask, SPACING, "stroke")
+    assert dice(result.mask, truth) > 0.9
+    assert f"core below {0.62 * scale * 1000:.4g}" in result.description
 
 
-def test_bad_parameters_raise_value_errors():
-    truth, mask, channels = tumour_phantom()
+def test_flair_with_diffusion_decides_between_stroke_and_tumour():
+    images, mask, truth, _ = phantom("stroke", ("flair", "dwi", "adc"))
+    assert find_lesion(images, mask, SPACING).lesion_type == "stroke"
+    images, mask, truth, _ = phantom("tumour", ("flair", "dwi", "adc"))
+    assert find_lesion(images, mask, SPACING).lesion_type == "tumour"
+
+
+def test_raw_and_z_scored_inputs_give_the_same_lesion():
+    images, mask, _, _ = phantom("tumour", ("flair", "t2", "t1"))
+    raw = find_lesion(images, mask, SPACING)
+    z_scored = {name: (image - image[mask].mean()) / image[mask].std() for name, image in images.items()}
+    np.testing.assert_array_equal(find_lesion(z_scored, mask, SPACING).mask, raw.mask)
+
+
+def test_the_user_can_force_the_type():
+    images, mask, truth, _ = phantom("tumour", ("flair", "t1"))
+    assert find_lesion(images, mask, SPACING, "ms").lesion_type == "ms"
+    assert find_lesion(images, mask, SPACING, "tumour").description.startswith("lesion type tumour (chosen by the user)")
+
+
+@pytest.mark.parametrize(
+    "names, lesion_type, message",
+    [
+        (["t1", "t1c"], "auto", "needs a FLAIR"),
+        (["flair", "t1"], "stroke", "needs a DWI or ADC"),
+        (["t2"], "ms", "needs a FLAIR channel \\(or T2 with T1\\)"),
+        (["input0"], "tumour", "needs a FLAIR"),
+        (["flair"], "glioma", "unknown lesion type"),
+    ],
+)
+def test_inputs_that_cannot_show_the_lesion_are_refused(names, lesion_type, message):
+    with pytest.raises(ValueError, match=message):
+        check_lesion_inputs(names, lesion_type)
+
+
+def test_bad_arguments_raise_value_errors():
+    images, mask, _, _ = phantom("none", ("flair",))
     with pytest.raises(ValueError, match="same shape"):
-        find_lesion(truth[:10], mask, channels, SPACING)
+        find_lesion(images, mask[:10], SPACING)
     with pytest.raises(ValueError, match="spacing"):
-        find_lesion(truth, mask, channels, (1.0, 1.0))
-    with pytest.raises(ValueError, match="z_threshold"):
-        find_lesion(truth, mask, channels, SPACING, z_threshold=0)
-    with pytest.raises(ValueError, match="min_component_fraction"):
-        find_lesion(truth, mask, channels, SPACING, min_component_fraction=2)
+        find_lesion(images, mask, (1.0, 1.0))
     with pytest.raises(ValueError, match="empty"):
-        find_lesion(truth, np.zeros_like(mask), channels, SPACING)
-    channels["T2_FLAIR"][20, 30, 20] = np.nan
+        find_lesion(images, np.zeros_like(mask), SPACING)
+    images["flair"][mask.nonzero()[0][0], mask.nonzero()[1][0], mask.nonzero()[2][0]] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        find_lesion(truth, mask, channels, SPACING)
+        find_lesion(images, mask, SPACING)
 
 
 def test_holes_open_out_of_plane_are_filled_across_the_coarsest_axis():

@@ -19,7 +19,7 @@ def module():
 
 def test_choices_are_the_engines(module):
     """Every value the GUI offers is one the engine accepts."""
-    from UnsupervisedSegmentLib import clustering, features, masking, mrf, preprocessing
+    from UnsupervisedSegmentLib import clustering, features, lesion, masking, mrf, preprocessing
 
     assert {m.value for m in module.Method} == set(clustering.METHODS)
     assert {s.value for s in module.Scaling} == set(features.SCALINGS)
@@ -27,6 +27,7 @@ def test_choices_are_the_engines(module):
     assert {m.value for m in module.MaskSource} == {*masking.MASK_RULES, "segment"}
     assert {d.value for d in module.Denoise} == {"none", *preprocessing.DENOISE_METHODS}
     assert {n.value for n in module.Neighbourhood} == set(mrf.NEIGHBOURHOODS)
+    assert {t.value for t in module.LesionType} == set(lesion.LESION_TYPES)
 
 
 def parameters(module, **changes):
@@ -43,8 +44,9 @@ def test_quality_options_reach_the_engine(module):
     logic = module.UnsupervisedSegmentLogic()
     chosen = parameters(module, automaticClusters=True, minimumClusters=3, maximumClusters=7, biasCorrection=True,
                         denoise=module.Denoise.Curvature, mrfBeta=1.5, mrfNeighbourhood=module.Neighbourhood.All,
-                        findLesion=True)
+                        findLesion=True, lesionType=module.LesionType.Stroke)
     options = logic.segmentationOptions(chosen)
+    assert options.lesion_type == "stroke"
     assert (options.auto_clusters, options.bias_correction, options.denoise) == ((3, 7), True, "curvature")
     assert (options.mrf_beta, options.mrf_neighbourhood, options.lesion) == (1.5, 26, True)
     chosen.method = module.Method.KMeans  # the automatic number of clusters is the mixture's (BIC)
@@ -65,9 +67,11 @@ def test_apply_refusals_explain_lesion_naming_and_cluster_range(module):
     volumes = [slicer.util.addVolumeFromArray(np.ones((4, 5, 6), np.float32), name=name) for name in ("t1", "adc")]
     assert logic.checkInputs(parameters(module, inputVolumes=volumes)) == ("", [])
     problem, _ = logic.checkInputs(parameters(module, inputVolumes=volumes, findLesion=True))
-    assert "Lesion finding needs an input volume named like FLAIR" in problem
+    assert problem == ""  # auto: ADC can show a stroke
+    tumour = parameters(module, inputVolumes=volumes, findLesion=True, lesionType=module.LesionType.Tumour)
+    assert "named like FLAIR (or T2 with T1)" in logic.checkInputs(tumour)[0]
+    assert "Tumour" in logic.checkInputs(tumour)[0]
     volumes[1].SetName("T2_FLAIR")
-    assert logic.checkInputs(parameters(module, inputVolumes=volumes, findLesion=True)) == (
-        "", ["Lesion finding uses T2_FLAIR (flair)."])
+    assert logic.checkInputs(tumour) == ("", ["Lesion finding uses T2_FLAIR (flair)."])
     backwards = parameters(module, inputVolumes=volumes, automaticClusters=True, minimumClusters=5, maximumClusters=3)
     assert "minimum number of clusters" in logic.checkInputs(backwards)[0]

@@ -144,3 +144,57 @@ def test_brats_dev_case_whole_tumour_dice_with_defaults(tmp_path, capsys):
     assert main(["evaluate", str(out / "lesion.nii.gz"), str(BRATS_CASE / "OTMultiClass.nii.gz")]) == 0
     measures = dict(line.split(": ") for line in capsys.readouterr().out.splitlines())
     assert float(measures["dice"]) >= 0.80, measures
+
+
+def write_head(folder, lesion: str, sequences) -> list[str]:
+    """A skull-stripped head phantom (lesion_phantoms) saved as one NIfTI file per sequence."""
+    from lesion_phantoms import SPACING, head_images, head_phantom, skull_stripped
+
+    classes, truth, brain, rng = head_phantom(lesion, seed=2)
+    images = skull_stripped(head_images(classes, truth, rng, sequences, stroke=lesion == "stroke"), brain)
+    affine = np.diag([*SPACING, 1.0])
+    return [str(save_nifti(images[name], folder / f"{name}.nii.gz", affine)) for name in sequences]
+
+
+def test_a_healthy_head_gives_an_empty_lesion_segment_and_exit_0(tmp_path, capsys):
+    paths = write_head(tmp_path, "none", ("flair", "t1", "t2"))
+    out = tmp_path / "out"
+    assert main(["run", *paths, "--lesion", "-k", "3", "--mrf-beta", "0", "--quantised", "--no-report",
+                 "--output-dir", str(out)]) == 0
+    assert "no lesion found" in capsys.readouterr().err
+    assert not np.asarray(nib.load(str(out / "lesion.nii.gz")).dataobj).any()
+    lesion_row = (out / "statistics.csv").read_text().splitlines()[-1].split(",")
+    assert lesion_row[:3] == ["Lesion", "4", "0"]
+    assert (out / "quantised.nii.gz").exists()
+
+
+def test_lesion_type_without_sequences_that_show_it_is_a_one_line_error(tmp_path, capsys):
+    paths = write_head(tmp_path, "none", ("t1", "t1c"))
+    status = main(["run", *paths, "--lesion-type", "stroke", "-q", "--output-dir", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert status == 2 and len(error.strip().splitlines()) == 1
+    assert "lesion type 'stroke' needs a DWI or ADC channel" in error and "t1, t1c" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_lesion_type_reaches_the_batch_summary(tmp_path):
+    import csv
+
+    from UnsupervisedSegmentLib.batch import SUMMARY_FILE, run_batch
+    from UnsupervisedSegmentLib.manifest import read_manifest
+    from UnsupervisedSegmentLib.runner import RunRequest
+
+    (tmp_path / "c1").mkdir()
+    dwi, adc = write_head(tmp_path / "c1", "stroke", ("dwi", "adc"))
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"case_id,dwi,adc,lesion_type\nc1,{dwi},{adc},\nc2,{dwi},{adc},ms\n")
+    options = SegmentationOptions(n_clusters=2, lesion=True, lesion_type="auto")
+    run_batch(read_manifest(manifest), tmp_path / "out", RunRequest(options=options, report=False), workers=1)
+    with open(tmp_path / "out" / SUMMARY_FILE, newline="") as stream:
+        rows = {row["case_id"]: row for row in csv.DictReader(stream)}
+    assert rows["c1"]["status"] == "done" and rows["c1"]["lesion_type"] == "stroke"  # decided by auto
+    assert float(rows["c1"]["lesion_volume_ml"]) > 5
+    assert rows["c2"]["status"] == "failed" and "lesion type 'ms' needs a FLAIR" in rows["c2"]["error"]
+    manifest.write_text(f"case_id,dwi,lesion_type\nc1,{dwi},glioma\n")
+    with pytest.raises(UserInputError, match="line 2: lesion type 'glioma' must be one of auto, tumour, ms, stroke"):
+        read_manifest(manifest)

@@ -110,7 +110,6 @@ def test_memory_estimate_grows_with_k_and_the_mrf():
     assert spatial >= 2_000_000 * 60 * 4, "the MRF holds (voxels x k) float32 posteriors"
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9: a lesion run that finds nothing should give an empty Lesion segment and a note")
 def test_lesion_run_that_finds_nothing_succeeds_with_an_empty_lesion(tmp_path, capsys):
     rng = np.random.default_rng(0)
     flair = np.zeros((30, 30, 10), np.float32)

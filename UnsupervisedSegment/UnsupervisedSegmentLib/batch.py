@@ -61,7 +61,7 @@ def process_case(case: Case, output_root: str | Path, request: RunRequest, force
     started = time.perf_counter()
     try:
         with threadpool_limits(limits=threads):
-            outcome = run_to_directory(case.inputs, staging, replace(request, names=case.names),
+            outcome = run_to_directory(case.inputs, staging, case_request(case, request),
                                        mask=str(case.mask) if case.mask else None)
         write_case_review(outcome.result, outcome.notes, staging)
         record = case_record(case, outcome.result, time.perf_counter() - started)
@@ -76,6 +76,14 @@ def process_case(case: Case, output_root: str | Path, request: RunRequest, force
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def case_request(case: Case, request: RunRequest) -> RunRequest:
+    """The run request of one case: its input names and, when its manifest row gives one, its lesion type."""
+    options = request.options
+    if case.lesion_type:
+        options = replace(options, lesion=True, lesion_type=case.lesion_type)
+    return replace(request, names=case.names, options=options)
+
+
 def case_record(case: Case, result: SegmentationResult, seconds: float) -> Row:
     """The summary row of a finished case (also stored as its case.json)."""
     row: Row = {"case_id": case.case_id, "status": "done", "error": "", "k": result.n_clusters,
@@ -84,6 +92,7 @@ def case_record(case: Case, result: SegmentationResult, seconds: float) -> Row:
         row[f"volume_ml_{statistic['segment']}"] = round(float(statistic["volume_ml"]), 4)
     if result.lesion is not None:
         row["lesion_volume_ml"] = row.get(f"volume_ml_{LESION_NAME}", 0.0)
+        row["lesion_type"] = result.lesion_type
     return row
 
 

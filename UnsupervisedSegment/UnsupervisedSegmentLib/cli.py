@@ -17,7 +17,7 @@ from . import __version__
 from .errors import UserInputError
 from .option_checks import MAX_CLUSTERS, check_names, check_options
 from .options import (
-    COVARIANCE_TYPES, DENOISE_METHODS, ENGINES, LESION_PRESET, METHODS, NEIGHBOURHOODS, SCALINGS, SegmentationOptions,
+    COVARIANCE_TYPES, DENOISE_METHODS, ENGINES, LESION_PRESET, LESION_TYPES, METHODS, NEIGHBOURHOODS, SCALINGS, SegmentationOptions,
 )
 
 if TYPE_CHECKING:  # the engine is imported only once the request has passed its checks
@@ -106,7 +106,9 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mrf-neighbourhood", type=int, choices=NEIGHBOURHOODS, default=defaults.mrf_neighbourhood,
                         help="MRF neighbours per voxel (default: %(default)s)")
     parser.add_argument("--lesion", action="store_true",
-                        help="find the lesion automatically (needs --names such as flair, t1c, t2): lesion.nii.gz and a 'Lesion' segment")
+                        help="find the lesion automatically (needs --names such as flair, t2, t1, dwi, adc): lesion.nii.gz and a 'Lesion' segment")
+    parser.add_argument("--lesion-type", choices=LESION_TYPES, metavar="{" + ",".join(LESION_TYPES) + "}",
+                        help="kind of lesion to find (implies --lesion; default: auto, decided from the images and reported)")
 
 
 #: Size columns of the printed table, where the statistics have them: key, header, format.
@@ -138,8 +140,10 @@ def clusters_argument(value: str) -> int | str:
 
 
 def options_from_arguments(arguments: argparse.Namespace) -> SegmentationOptions:
-    """SegmentationOptions from parsed command-line arguments (with --lesion, its preset fills what is not given)."""
-    preset = LESION_PRESET if arguments.lesion else {}
+    """SegmentationOptions from parsed command-line arguments (with --lesion or --lesion-type, the lesion
+    preset fills what is not given)."""
+    lesion = arguments.lesion or arguments.lesion_type is not None
+    preset = LESION_PRESET if lesion else {}
     clusters = arguments.clusters if arguments.clusters is not None else preset.get("clusters", SegmentationOptions.n_clusters)
     return SegmentationOptions(
         method=arguments.method,
@@ -155,7 +159,8 @@ def options_from_arguments(arguments: argparse.Namespace) -> SegmentationOptions
         denoise=arguments.denoise,
         mrf_beta=arguments.mrf_beta if arguments.mrf_beta is not None else preset.get("mrf_beta", 0.0),
         mrf_neighbourhood=arguments.mrf_neighbourhood,
-        lesion=arguments.lesion,
+        lesion=lesion,
+        lesion_type=arguments.lesion_type or SegmentationOptions.lesion_type,
     )
 
 

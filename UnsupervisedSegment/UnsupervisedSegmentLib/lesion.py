@@ -1,51 +1,67 @@
-"""Automatic lesion finding: which clusters of a brain MRI segmentation form the lesion.
+"""Automatic lesion finding in brain MRI: tumour, multiple sclerosis (MS) or acute stroke.
+
+The rule works voxel by voxel on the (pre-processed) input channels, not on the clusters, so it
+does not depend on the number of clusters or on the clustering engine.
 
 The rule
 --------
 1. **Channel roles.** Each input channel's name is lower-cased and stripped of spaces, ``_``,
-   ``-`` and ``.``; it gets the first role of ``ROLE_ALIASES`` (checked in the order flair, t1c,
-   t2, t1, adc) one of whose aliases it *contains*, e.g. ``T2_FLAIR`` -> flair,
-   ``Flair_subtrMeanDivStd`` -> flair, ``T1_contrast`` / ``T1c`` / ``T1Gd`` / ``T1CE`` -> t1c,
-   ``T2w`` -> t2, ``T1`` -> t1, ``ADC`` -> adc. Names matching nothing get no role.
-   The *evidence* roles are flair and t2 (oedema and tumour are hyperintense) and t1c
-   (enhancing tumour is hyperintense). T1 and ADC are clustered but not used by the rule.
-   Without any flair, t2 or t1c channel the rule refuses with a ``ValueError``.
-2. **Reference.** For every evidence channel, the brain's intensity distribution is summarised
-   robustly over the whole mask: its median and its robust standard deviation
-   (1.4826 × median absolute deviation). Both shift little as long as the lesion is a minority
-   of the mask, do not depend on the number of clusters or on which tissue happens to be the
-   largest cluster, and work for raw, normalised or z-scored intensities alike.
-3. **Selecting clusters.** A cluster's score on a channel is (its mean − the brain median) /
-   the robust SD. *All* clusters scoring at least ``z_threshold`` (default 2) on at least one
-   evidence channel are lesion clusters: oedema/tumour via FLAIR or T2, enhancing tumour via
-   T1c. The largest cluster is taken to be normal tissue and is never selected. With the
-   default, normal grey and white matter score within about ±1, lesion clusters 3 or more.
-4. **Cleaning.** The union of the lesion clusters gets its enclosed holes filled, first in 3D,
-   then in 2D within each slice across the axis of coarsest spacing (the last axis when the
-   voxels are isotropic): a necrotic core, dark on FLAIR and T1c, belongs to the whole tumour
-   when the rim encloses it, even if the core opens out of plane. Then 26-connected components
-   are kept when they are at least ``min_component_ml`` (default 0.5 mL, a sphere of about
-   1 cm) and at least ``min_component_fraction`` (default 0.1) of the largest component's
-   volume.
+   ``-`` and ``.``; it gets the first role of ``ROLE_ALIASES`` (checked in the order flair, adc,
+   dwi, t1c, t2, t1) one of whose aliases it *contains*: ``T2_FLAIR`` -> flair, ``ADC`` -> adc,
+   ``DWI`` / ``trace`` / ``b1000`` -> dwi, ``T1_contrast`` / ``T1c`` / ``T1Gd`` -> t1c, ``T2w``
+   -> t2, ``T1`` -> t1. Names matching nothing get no role and are not used by the rule.
+2. **Brain and healthy tissue.** When the mask holds background (some of its voxels below
+   Otsu's threshold of a CSF-dark reference channel, the first of FLAIR, DWI, T1, T1c, lie on
+   the image border: a whole-head image), *tissue* is the mask above that threshold (background,
+   skull and most CSF fall below it); otherwise it is the whole mask. The *brain* is the largest 26-connected part
+   of the tissue after a 2 mm morphological opening (which cuts scalp and neck from the brain
+   in whole-head images), its holes (ventricles) filled. Lesion evidence is looked for only
+   deeper than ``RIM_MM`` (3 mm) inside the brain: the bright rim of an imperfect skull strip,
+   dura and residual scalp are never taken.
+3. **Normalisation.** Each channel is expressed as ``z = (value - peak) / spread``, where the
+   peak is the mode of its histogram in the tissue (normal grey and white matter dominate) and
+   the spread is the peak's half width at half maximum on its bright side / 1.177 (its SD were
+   it Gaussian): the bright side holds grey matter, which is a little brighter than white matter
+   on FLAIR, T2 and DWI, so normal cortex stays below the lesion thresholds. Both ignore the
+   tails (CSF, lesion), so raw, normalised and z-scored inputs give the same z.
+4. **Evidence.** *Hyperintense*: FLAIR (or, without FLAIR, T2 where T1 is not CSF-dark:
+   z(T1) > ``CSF_T1_Z``; CSF is bright on T2, so T2 is never used without FLAIR or T1);
+   a voxel is hyperintense when z > ``LOW_Z`` (2). T1c is not evidence: what it alone shows
+   bright (vessels, choroid plexus, dura) is never taken, and on the development cases adding
+   T1c-bright voxels next to the mass lowered Dice (bench/quality/results.md).
+   *Restricted diffusion*: DWI z > ``LOW_Z`` and ADC below the ischaemic
+   core threshold, 0.62 × 10⁻³ mm²/s; the ADC unit is read from the magnitude of its tissue
+   peak (normal brain ≈ 0.8 × 10⁻³ mm²/s: a peak of 100..5000 means 10⁻⁶ mm²/s, 0.1..5 means
+   10⁻³ mm²/s, 10⁻⁴..5 × 10⁻³ means mm²/s); an ADC in no such unit (e.g. z-scored) counts as low
+   below z = -``HIGH_Z``. With only one of DWI and ADC, that one alone is the evidence.
+5. **Per lesion type.**
+   - *tumour*: the hyperintense voxels are opened with a 2 mm ball (thin bridges to
+     normal bright structures are cut); the largest opened component, grown back by 2 mm within
+     the hyperintense voxels, is the mass; its enclosed holes (necrosis, and an enhancing rim
+     that is not FLAIR-bright) are filled in 3D and per slice across the coarsest axis.
+   - *ms* and *stroke*: every 26-connected focus of voxels with z > ``LOW_Z`` (2) is kept when
+     at least ``MIN_FOCUS_VOXELS`` (3) of its voxels reach z > ``HIGH_Z`` (3.5) (hysteresis):
+     foci down to 3 voxels are kept, noise and normal cortex (a little brighter than white
+     matter on FLAIR) are not.
+   - *auto* decides, and says why in the notes: stroke when DWI or ADC is given and there is
+     neither FLAIR nor T2, or when DWI and ADC show at least ``STROKE_MIN_ML`` (1 mL) of
+     restricted diffusion; otherwise tumour when the largest opened hyperintense component is at
+     least ``TUMOUR_MIN_CORE_ML`` (5 mL, a mass), else MS (scattered foci).
+6. **Nothing found** is a result: an empty mask, and the description says so.
 
 Limits
 ------
-- It finds what is *hyperintense* on FLAIR/T2/T1c. A lesion that is not (e.g. a hypointense
-  T1-only lesion, or a necrotic core open to the brain surface) is missed; other hyperintense
-  tissue (residual scalp, fat or dura from an imperfect brain mask, vessels and choroid plexus
-  on T1c, periventricular white-matter disease or CSF-flow artefacts on FLAIR) is found
-  when it forms a large enough component.
-- It only chooses among the clusters it is given: with too few clusters (e.g. 3) a small
-  lesion shares a cluster with normal tissue and is missed or diluted. Recommended: 6 clusters
-  (CSF, grey matter, white matter, oedema, enhancing tumour, necrosis) with the MRF prior
-  (beta 1); see bench/quality/results.md.
-- The relative size filter keeps one dominant lesion and its large satellites; small separate
-  foci (multiple metastases, multiple sclerosis) need ``min_component_fraction=0``.
-- Hole filling also fills normal tissue or CSF that the lesion encloses in a slice.
-- Without T1c, enhancing tumour is found only where it is also bright on FLAIR/T2; with T1c
-  alone, oedema is missed.
-- The reference assumes the mask is (mostly) brain: a mask with much background, skull or
-  scalp shifts the median and the robust SD.
+- A lesion that is not hyperintense on FLAIR/T2 (or DWI-bright/ADC-dark) is missed: T1-only
+  black holes, a necrotic core open to the brain surface, haemorrhage.
+- Lesions within 3 mm of the brain surface (cortical MS lesions, superficial tumour edges) are
+  missed; hole filling also fills CSF or tissue a tumour encloses.
+- Normal FLAIR-bright tissue (the corticospinal tracts, septum, periventricular caps) in a focus
+  reaching z > 3.5 is found as MS; a tumefactive MS plaque of 5 mL or more is called a tumour,
+  and multifocal small metastases are called MS by ``auto``.
+- The healthy peak assumes normal tissue dominates the brain: a lesion of a third of the brain
+  or a strong bias field (use ``--bias-correction``) shifts it.
+- T2 without FLAIR relies on T1 to tell lesion from CSF; ADC alone (no DWI) also finds any
+  tissue with ADC below the threshold (e.g. noise in thin slices).
 - Names are matched by substring: a T1-weighted FLAIR named ``t1_flair`` counts as FLAIR.
 """
 
@@ -53,75 +69,119 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .lazy import lazy_module
+from .masking import otsu_threshold
+from .options import LESION_PRESET, LESION_TYPES  # noqa: F401 - the preset and the types are part of the lesion rule
 
 ndimage = lazy_module("scipy.ndimage")  # used only when a lesion is looked for
-
-from .options import LESION_PRESET  # noqa: F401 - the preset is part of the lesion rule
 
 MM3_PER_ML = 1000.0
 #: Channel roles and the name fragments that give them, in matching order.
 ROLE_ALIASES: dict[str, tuple[str, ...]] = {
     "flair": ("flair",),
+    "adc": ("adc",),
+    "dwi": ("dwi", "diffusion", "trace", "b1000"),
     "t1c": ("t1c", "t1gd", "t1+c", "t1+gd", "t1wce", "t1post", "ct1", "postcontrast", "gad"),
     "t2": ("t2",),
     "t1": ("t1",),
-    "adc": ("adc",),
 }
-#: Roles whose hyperintensity is evidence of a lesion.
-EVIDENCE_ROLES = ("flair", "t2", "t1c")
-ROBUST_SD_PER_MAD = 1.4826
+#: Roles that show a lesion (T2 only together with T1, which tells CSF; T1c is clustered, not evidence).
+EVIDENCE_ROLES = ("flair", "t2", "dwi", "adc")
+#: Hyperintensity (z above the healthy peak) a lesion voxel must reach, and a focus somewhere.
+LOW_Z = 2.0
+HIGH_Z = 3.5
+#: T1 z below which a voxel is CSF-dark (used only when T2 stands in for FLAIR).
+CSF_T1_Z = -2.0
+#: Ischaemic-core ADC threshold in 10⁻³ mm²/s, and how to recognise the unit from the tissue peak.
+ADC_CORE_1E3 = 0.62
+ADC_UNITS: tuple[tuple[float, float, float, str], ...] = (
+    (100.0, 5000.0, 1000.0, "10^-6 mm^2/s"), (0.1, 5.0, 1.0, "10^-3 mm^2/s"), (1e-4, 5e-3, 1e-3, "mm^2/s"))
+RIM_MM = 3.0
+OPENING_MM = 2.0
+MIN_FOCUS_VOXELS = 3
+TUMOUR_MIN_CORE_ML = 5.0
+STROKE_MIN_ML = 1.0
+HWHM_PER_SD = 1.1774
+FULL = np.ones((3, 3, 3), dtype=bool)
 
 
 @dataclass(frozen=True)
 class LesionResult:
-    """The lesion mask and how the rule reached it."""
+    """The lesion mask, the lesion type used, and how the rule reached it."""
 
     mask: np.ndarray
-    clusters: tuple[int, ...]
-    scores: dict[int, dict[str, float]]
+    lesion_type: str
     description: str
 
 
 def channel_role(name: str) -> str | None:
-    """The role (flair, t1c, t2, t1, adc) of a channel name, or None."""
+    """The role (flair, adc, dwi, t1c, t2, t1) of a channel name, or None."""
     key = re.sub(r"[\s_.\-]", "", name.lower())
     return next((role for role, aliases in ROLE_ALIASES.items() if any(a in key for a in aliases)), None)
 
 
-def _robust_location_scale(values: np.ndarray) -> tuple[float, float]:
-    """Median and robust SD (1.4826 MAD, or the SD when the MAD is 0) of ``values``."""
-    median = float(np.median(values))
-    scale = ROBUST_SD_PER_MAD * float(np.median(np.abs(values - median)))
-    return median, scale if scale > 0 else float(np.std(values))
+def check_lesion_inputs(names: Sequence[str], lesion_type: str = "auto") -> None:
+    """Raise ValueError (one line, what to do) unless the named channels can show a lesion of that type."""
+    if lesion_type not in LESION_TYPES:
+        raise ValueError(f"unknown lesion type {lesion_type!r}; use one of {', '.join(LESION_TYPES)}")
+    roles = {channel_role(name) for name in names}
+    hyperintense = "flair" in roles or {"t2", "t1"} <= roles
+    diffusion = bool(roles & {"dwi", "adc"})
+    needs = {
+        "tumour": (hyperintense, "a FLAIR channel (or T2 with T1)"),
+        "ms": (hyperintense, "a FLAIR channel (or T2 with T1)"),
+        "stroke": (diffusion, "a DWI or ADC channel"),
+        "auto": (hyperintense or diffusion, "a FLAIR (or T2 with T1), DWI or ADC channel"),
+    }
+    ok, what = needs[lesion_type]
+    if not ok:
+        raise ValueError(
+            f"lesion type {lesion_type!r} needs {what}, named e.g. 'flair', 't2', 't1', 'dwi' or 'adc' "
+            f"(use --names); got {', '.join(names)}"
+        )
 
 
-def cluster_scores(
-    labels: np.ndarray, mask: np.ndarray, channels: Mapping[str, np.ndarray]
-) -> tuple[dict[int, dict[str, float]], dict[int, int], list[str]]:
-    """Each cluster's z-score per evidence channel, its voxel count, and notes on skipped channels."""
-    inside = labels[mask]
-    clusters, counts = np.unique(inside, return_counts=True)
-    scores: dict[int, dict[str, float]] = {int(c): {} for c in clusters}
-    notes = []
-    for name, data in channels.items():
-        if channel_role(name) not in EVIDENCE_ROLES:
-            continue
-        values = np.asarray(data, dtype=np.float64)[mask]
-        if not np.isfinite(values).all():
-            raise ValueError(f"channel {name!r} has NaN or infinite values inside the mask")
-        median, scale = _robust_location_scale(values)
-        if not scale > 0:
-            notes.append(f"{name} is constant inside the mask and was ignored")
-            continue
-        sums = np.bincount(np.searchsorted(clusters, inside), weights=values, minlength=len(clusters))
-        for cluster, total, count in zip(clusters, sums, counts):
-            scores[int(cluster)][name] = float((total / count - median) / scale)
-    return scores, dict(zip(clusters.tolist(), counts.tolist())), notes
+def healthy_peak(values: np.ndarray) -> tuple[float, float]:
+    """Mode and spread (half width at half maximum on the bright side / 1.177) of ``values``' main peak."""
+    low, high = np.percentile(values, [0.5, 99.5])
+    if not high > low:
+        return float(low), 0.0
+    counts, edges = np.histogram(values, bins=256, range=(low, high))
+    counts = ndimage.gaussian_filter1d(counts.astype(np.float64), 2.0)
+    centres = (edges[:-1] + edges[1:]) / 2
+    top = int(np.argmax(counts))
+    above = np.nonzero(counts[top:] < counts[top] / 2)[0]
+    right = centres[top + above[0]] if above.size else centres[-1]
+    return float(centres[top]), float(right - centres[top]) / HWHM_PER_SD
+
+
+def ball(radius_mm: float, spacing: Sequence[float]) -> np.ndarray:
+    """A ball of ``radius_mm`` as a structuring element on voxels of ``spacing`` mm."""
+    reach = [int(radius_mm // s) for s in spacing]
+    grid = np.ogrid[tuple(slice(-r, r + 1) for r in reach)]
+    return sum((g * s) ** 2 for g, s in zip(grid, spacing)) <= radius_mm**2
+
+
+def largest_components(candidate: np.ndarray) -> np.ndarray:
+    """The largest 26-connected component of ``candidate`` (all False when it is empty)."""
+    components, n = ndimage.label(candidate, structure=FULL)
+    if n == 0:
+        return candidate.copy()
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    return components == np.argmax(sizes)
+
+
+def foci(candidate: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Hysteresis: 26-connected parts of ``candidate`` holding at least MIN_FOCUS_VOXELS ``seeds`` voxels."""
+    components, n = ndimage.label(candidate, structure=FULL)
+    keep = np.bincount(components[seeds & candidate], minlength=n + 1) >= MIN_FOCUS_VOXELS
+    keep[0] = False
+    return keep[components]
 
 
 def fill_enclosed_holes(candidate: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
@@ -146,88 +206,200 @@ def _fill_holes_3d_then_2d(candidate: np.ndarray, spacing: Sequence[float]) -> n
     return np.moveaxis(np.stack(slices), 0, axis)
 
 
-def clean_components(
-    candidate: np.ndarray,
-    mask: np.ndarray,
-    spacing: Sequence[float],
-    min_component_ml: float,
-    min_component_fraction: float,
-    fill_holes: bool = True,
-) -> np.ndarray:
-    """Fill enclosed holes, then keep 26-connected components large enough in absolute and relative size."""
-    lesion = fill_enclosed_holes(candidate, spacing) & mask if fill_holes else candidate & mask
-    components, n = ndimage.label(lesion, structure=np.ones((3, 3, 3), dtype=bool))
-    if n == 0:
-        return lesion
-    voxel_ml = float(np.prod(spacing)) / MM3_PER_ML
-    sizes_ml = np.bincount(components.ravel())[1:] * voxel_ml
-    large = (sizes_ml >= min_component_ml) & (sizes_ml >= min_component_fraction * sizes_ml.max())
-    keep = np.concatenate([[False], large])
-    return keep[components]
+@dataclass
+class Evidence:
+    """The channels as z-maps inside the search region, cropped to the mask's bounding box."""
+
+    z: dict[str, np.ndarray]
+    search: np.ndarray
+    spacing: tuple[float, float, float]
+    adc_low: np.ndarray | None
+    notes: list[str]
+    cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def voxel_ml(self) -> float:
+        """Volume of one voxel in mL."""
+        return float(np.prod(self.spacing)) / MM3_PER_ML
+
+    def hyperintense(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Voxels bright on FLAIR (or on T2 where T1 is not CSF-dark) and their z, None without such channels."""
+        if "flair" in self.z:
+            return self.search & (self.z["flair"] > LOW_Z), self.z["flair"]
+        if "t2" in self.z and "t1" in self.z:
+            not_csf = self.z["t1"] > CSF_T1_Z
+            return self.search & not_csf & (self.z["t2"] > LOW_Z), np.where(not_csf, self.z["t2"], 0)
+        return None
+
+    def restricted(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Candidate and seed voxels of restricted diffusion, None without DWI or ADC."""
+        if "dwi" not in self.z and self.adc_low is None:
+            return None
+        low = self.adc_low if self.adc_low is not None else np.ones_like(self.search)
+        if "dwi" not in self.z:
+            return self.search & low, self.search & low
+        return self.search & low & (self.z["dwi"] > LOW_Z), self.search & low & (self.z["dwi"] > HIGH_Z)
+
+
+def bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
+    """The smallest box holding every voxel of ``mask``."""
+    return tuple(slice(int(w.min()), int(w.max()) + 1) for w in np.nonzero(mask))
+
+
+def image_border(box: tuple[slice, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """True on the voxels of the cropped ``box`` that lie on the outer faces of an image of ``shape``."""
+    border = np.zeros(tuple(b.stop - b.start for b in box), dtype=bool)
+    for axis, (extent, size) in enumerate(zip(box, shape)):
+        faces = [0] * (extent.start == 0) + [-1] * (extent.stop == size)
+        for face in faces:
+            index = [slice(None)] * len(box)
+            index[axis] = face
+            border[tuple(index)] = True
+    return border
+
+
+def brain_regions(mask: np.ndarray, channels: Mapping[str, np.ndarray], spacing: Sequence[float],
+                  roles: Mapping[str, str], border: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """Healthy-tissue voxels, the brain (largest opened tissue part, holes filled), and how it was found.
+
+    Dark voxels (below Otsu's threshold of a CSF-dark channel) are left out only when some of them
+    lie on the image border, i.e. when the mask holds background (a whole-head image).
+    """
+    reference = next((name for role in ("flair", "dwi", "t1", "t1c") for name, r in roles.items() if r == role), None)
+    tissue, how = mask.copy(), "the mask (no background in it)"
+    if reference is not None:
+        values = channels[reference]
+        above = values > otsu_threshold(values[np.isfinite(values)])
+        if (mask & ~above & border).any():
+            tissue &= above
+            how = f"the mask above Otsu's threshold of {reference} (background, skull and CSF left out)"
+    opened = ndimage.binary_opening(tissue, structure=ball(OPENING_MM, spacing))
+    brain = ndimage.binary_fill_holes(largest_components(opened) if opened.any() else tissue) & mask
+    return tissue & brain, brain, how
+
+
+def adc_low_voxels(adc: np.ndarray, tissue: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Voxels of ischaemic-core ADC, the unit read from the magnitude of the tissue peak."""
+    peak, spread = healthy_peak(adc[tissue])
+    for low, high, per_1e3, unit in ADC_UNITS:
+        if low <= abs(peak) <= high:
+            threshold = ADC_CORE_1E3 * per_1e3
+            notes.append(f"ADC tissue peak {peak:.4g}, read as {unit}: ischaemic core below {threshold:.4g}")
+            return adc < threshold
+    notes.append(f"ADC tissue peak {peak:.4g} is in no physical unit: core below the peak - {HIGH_Z:g} spreads")
+    return adc < peak - HIGH_Z * spread
+
+
+def gather_evidence(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacing: tuple[float, float, float],
+                    border: np.ndarray) -> Evidence:
+    """Roles, brain, search region and per-role z-maps (first channel of each role)."""
+    roles: dict[str, str] = {}
+    for name in channels:
+        role = channel_role(name)
+        if role is not None and role not in roles.values():
+            roles[name] = role
+    tissue, brain, how = brain_regions(mask, channels, spacing, roles, border)
+    depth = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
+    search = brain & (depth > RIM_MM)
+    notes = [f"brain: {how}, largest part after a {OPENING_MM:g} mm opening, "
+             f"{brain.sum() * np.prod(spacing) / MM3_PER_ML:.0f} mL; search deeper than {RIM_MM:g} mm"]
+    z: dict[str, np.ndarray] = {}
+    adc_low = None
+    for name, role in roles.items():
+        data = np.asarray(channels[name], dtype=np.float32)
+        if role == "adc":
+            adc_low = adc_low_voxels(data, tissue, notes)
+            continue
+        peak, spread = healthy_peak(data[tissue])
+        if not spread > 0:
+            notes.append(f"{name} is constant in the brain and was ignored")
+            continue
+        z[role] = (data - np.float32(peak)) / np.float32(spread)
+        notes.append(f"{name} as {role}: healthy peak {peak:.4g}, spread {spread:.3g}")
+    return Evidence(z, search, spacing, adc_low, notes)
+
+
+def tumour_mass(evidence: Evidence, hyperintense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The main hyperintense mass after the opening (and its core before growing back), computed once."""
+    if "mass" not in evidence.cache:
+        structure = ball(OPENING_MM, evidence.spacing)
+        core = ndimage.binary_opening(hyperintense, structure=structure)
+        if core.any():
+            core = largest_components(core)
+            evidence.cache["mass"] = (ndimage.binary_dilation(core, structure=structure) & hyperintense, core)
+        else:
+            evidence.cache["mass"] = (core, core)
+    return evidence.cache["mass"]
+
+
+def tumour_rule(evidence: Evidence, hyperintense: np.ndarray) -> np.ndarray:
+    """Main mass with its enclosed necrosis (and enhancing rim, which the mass encloses or overlaps)."""
+    lesion, _ = tumour_mass(evidence, hyperintense)
+    return fill_enclosed_holes(lesion, evidence.spacing) if lesion.any() else lesion
+
+
+def decide_type(evidence: Evidence) -> tuple[str, str]:
+    """The lesion type ``auto`` chooses, and why."""
+    restricted = evidence.restricted()
+    bright = evidence.hyperintense()
+    if bright is None:
+        return "stroke", "DWI/ADC given without usable FLAIR (or T2 with T1)"
+    if restricted is not None:
+        if "dwi" in evidence.z and evidence.adc_low is not None:
+            volume = foci(*restricted).sum() * evidence.voxel_ml
+            if volume >= STROKE_MIN_ML:
+                return "stroke", f"{volume:.1f} mL of restricted diffusion (DWI-bright and ADC-low, >= {STROKE_MIN_ML:g} mL)"
+    _, core = tumour_mass(evidence, bright[0])
+    components, n = ndimage.label(core, structure=FULL)
+    largest = float(np.bincount(components.ravel())[1:].max()) * evidence.voxel_ml if n else 0.0
+    if largest >= TUMOUR_MIN_CORE_ML:
+        return "tumour", f"one hyperintense mass of {largest:.1f} mL (>= {TUMOUR_MIN_CORE_ML:g} mL)"
+    return "ms", f"no hyperintense mass of {TUMOUR_MIN_CORE_ML:g} mL or more (largest {largest:.1f} mL): scattered foci"
 
 
 def find_lesion(
-    labels: np.ndarray,
-    mask: np.ndarray,
-    channels: Mapping[str, np.ndarray],
-    spacing: Sequence[float],
-    z_threshold: float = 2.0,
-    min_component_ml: float = 0.5,
-    min_component_fraction: float = 0.1,
-    fill_holes: bool = True,
+    channels: Mapping[str, np.ndarray], mask: np.ndarray, spacing: Sequence[float], lesion_type: str = "auto"
 ) -> LesionResult:
-    """Lesion mask from a clustering: the hyperintense clusters, cleaned (rule in the module docstring).
+    """Lesion mask of the given type (or the one ``auto`` decides) from named channels (rule: module docstring).
 
-    ``labels`` (I, J, K) holds a cluster id per voxel inside ``mask``; ``channels`` maps channel
-    names to (I, J, K) intensity arrays; ``spacing`` is the voxel size in mm.
+    ``channels`` maps channel names to (I, J, K) intensity arrays on one grid; ``mask`` holds
+    the voxels that may be brain; ``spacing`` is the voxel size in mm.
     """
     mask = np.asarray(mask, dtype=bool)
-    labels = np.asarray(labels)
-    if labels.shape != mask.shape or any(np.shape(data) != mask.shape for data in channels.values()):
-        raise ValueError("labels, mask and every channel must have the same shape")
+    if any(np.shape(data) != mask.shape for data in channels.values()):
+        raise ValueError("the mask and every channel must have the same shape")
     spacing = tuple(float(s) for s in spacing)
     if len(spacing) != 3 or not all(s > 0 for s in spacing):
         raise ValueError(f"spacing must be three positive numbers, not {spacing}")
-    if not z_threshold > 0:
-        raise ValueError(f"z_threshold must be > 0, not {z_threshold!r}")
-    if not min_component_ml >= 0 or not 0 <= min_component_fraction <= 1:
-        raise ValueError("min_component_ml must be >= 0 and min_component_fraction between 0 and 1")
+    check_lesion_inputs(list(channels), lesion_type)
     if not mask.any():
         raise ValueError("the mask is empty")
-    roles = {name: channel_role(name) for name in channels}
-    if not any(role in EVIDENCE_ROLES for role in roles.values()):
-        raise ValueError(
-            "automatic lesion finding needs a FLAIR, T2 or T1 post-contrast channel, named e.g. 'flair', "
-            f"'t2' or 't1c' (see ROLE_ALIASES); got {sorted(channels)}"
-        )
-    scores, counts, notes = cluster_scores(labels, mask, channels)
-    tissue = max(counts, key=counts.get)
-    chosen = tuple(c for c, z in scores.items() if c != tissue and z and max(z.values()) >= z_threshold)
-    candidate = mask & np.isin(labels, chosen)
-    lesion = clean_components(candidate, mask, spacing, min_component_ml, min_component_fraction, fill_holes)
-    description = _describe(scores, counts, tissue, chosen, roles, z_threshold, notes, lesion, spacing)
-    return LesionResult(lesion, chosen, scores, description)
+    box = bounding_box(mask)
+    cropped = {name: np.asarray(data)[box] for name, data in channels.items()}
+    if not all(np.isfinite(data[mask[box]]).all() for data in cropped.values()):
+        raise ValueError("a channel has NaN or infinite values inside the mask")
+    evidence = gather_evidence(cropped, mask[box], spacing, image_border(box, mask.shape))
+    if lesion_type == "auto":
+        chosen, why = decide_type(evidence)
+        reason = f"decided automatically: {why}"
+    else:
+        chosen, reason = lesion_type, "chosen by the user"
+    lesion = np.zeros_like(evidence.search)
+    found = evidence.restricted() if chosen == "stroke" else evidence.hyperintense()
+    if found is not None and chosen == "stroke":
+        lesion = foci(*found)
+    elif found is not None:
+        bright, z = found
+        lesion = tumour_rule(evidence, bright) if chosen == "tumour" else foci(bright, bright & (z > HIGH_Z))
+    full = np.zeros(mask.shape, dtype=bool)
+    full[box] = lesion & mask[box]
+    return LesionResult(full, chosen, describe(chosen, reason, full, spacing, evidence.notes))
 
 
-def _describe(
-    scores: dict[int, dict[str, float]],
-    counts: dict[int, int],
-    tissue: int,
-    chosen: tuple[int, ...],
-    roles: dict[str, str | None],
-    z_threshold: float,
-    notes: list[str],
-    lesion: np.ndarray,
-    spacing: tuple[float, float, float],
-) -> str:
+def describe(lesion_type: str, reason: str, lesion: np.ndarray, spacing: Sequence[float], notes: list[str]) -> str:
     """A human-readable account of the rule's decision."""
-    used = ", ".join(f"{name} as {role}" for name, role in roles.items() if role in EVIDENCE_ROLES)
-    lines = [f"Evidence channels: {used}. Threshold: cluster mean >= brain median + {z_threshold:g} robust SD."]
-    for cluster, z in scores.items():
-        detail = ", ".join(f"{name} {value:+.1f}" for name, value in z.items())
-        verdict = "LESION" if cluster in chosen else "not lesion"
-        verdict = "largest cluster: normal tissue" if cluster == tissue else verdict
-        lines.append(f"cluster {cluster} ({counts[cluster]} voxels; z: {detail}): {verdict}")
-    volume_ml = int(lesion.sum()) * float(np.prod(spacing)) / MM3_PER_ML
-    lines.append(f"Lesion after hole filling and component filtering: {volume_ml:.1f} mL.")
+    _, n = ndimage.label(lesion, structure=FULL)
+    volume = lesion.sum() * float(np.prod(spacing)) / MM3_PER_ML
+    found = f"{volume:.1f} mL in {n} component(s)" if n else "no lesion found (empty Lesion segment, 0 mL)"
+    lines = [f"lesion type {lesion_type} ({reason}); {found}"]
     return "\n".join(lines + notes)

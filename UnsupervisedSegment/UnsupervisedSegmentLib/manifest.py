@@ -1,7 +1,8 @@
 """Cohort manifests: a CSV with one row per case, its input images and an optional mask.
 
 Columns: ``case_id``, then one column per input (the column name is the input's name), and
-optionally ``mask``. Paths are relative to the CSV's folder (absolute paths work too).
+optionally ``mask`` and ``lesion_type`` (auto, tumour, ms or stroke: find that lesion in the case;
+empty: as the command line says). Paths are relative to the CSV's folder (absolute paths work too).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserInputError
+from .lesion import LESION_TYPES
 
 CASE_ID_COLUMN = "case_id"
 MASK_COLUMN = "mask"
+LESION_TYPE_COLUMN = "lesion_type"
 SAFE_CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -26,6 +29,7 @@ class Case:
     inputs: tuple[Path, ...]
     names: tuple[str, ...]
     mask: Path | None = None
+    lesion_type: str | None = None
 
 
 def read_manifest(path: str | Path) -> list[Case]:
@@ -39,7 +43,7 @@ def read_manifest(path: str | Path) -> list[Case]:
         rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
     if CASE_ID_COLUMN not in columns:
         raise UserInputError(f"manifest {path} has no '{CASE_ID_COLUMN}' column; its first line must name the columns")
-    input_columns = [c for c in columns if c not in (CASE_ID_COLUMN, MASK_COLUMN)]
+    input_columns = [c for c in columns if c not in (CASE_ID_COLUMN, MASK_COLUMN, LESION_TYPE_COLUMN)]
     if not input_columns:
         raise UserInputError(f"manifest {path} has no input column besides '{CASE_ID_COLUMN}' and '{MASK_COLUMN}'")
     cases, seen = [], set()
@@ -50,12 +54,17 @@ def read_manifest(path: str | Path) -> list[Case]:
         if case_id in seen:
             raise UserInputError(f"manifest {path}, line {line}: case id {case_id!r} appears twice")
         seen.add(case_id)
+        lesion_type = row.get(LESION_TYPE_COLUMN) or None
+        if lesion_type is not None and lesion_type not in LESION_TYPES:
+            raise UserInputError(f"manifest {path}, line {line}: lesion type {lesion_type!r} must be one of "
+                                 f"{', '.join(LESION_TYPES)} (or empty)")
         cases.append(
             Case(
                 case_id=case_id,
                 inputs=tuple(_resolve(path, row[column]) for column in input_columns),
                 names=tuple(input_columns),
                 mask=_resolve(path, row[MASK_COLUMN]) if row.get(MASK_COLUMN) else None,
+                lesion_type=lesion_type,
             )
         )
     if not cases:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from .errors import UserInputError
-from .options import COVARIANCE_TYPES, DENOISE_METHODS, ENGINES, METHODS, NEIGHBOURHOODS, SCALINGS, SegmentationOptions
+from .options import COVARIANCE_TYPES, DENOISE_METHODS, ENGINES, LESION_TYPES, METHODS, NEIGHBOURHOODS, SCALINGS, SegmentationOptions
 
 #: The most clusters one run may ask for. Beyond this the fitted clusters are unstable slivers
 #: and both engines' time and memory grow linearly with k for no segmentation use.
@@ -31,6 +31,7 @@ def check_options(options: SegmentationOptions) -> None:
     _check_choice("scaling", options.scaling, SCALINGS)
     _check_choice("denoising", options.denoise, ("none", *DENOISE_METHODS))
     _check_choice("MRF neighbourhood", options.mrf_neighbourhood, NEIGHBOURHOODS)
+    _check_choice("lesion type", options.lesion_type, LESION_TYPES)
     if options.auto_clusters is None:
         _check_cluster_count(options.n_clusters, "the number of clusters")
     else:

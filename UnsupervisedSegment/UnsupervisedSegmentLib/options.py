@@ -14,10 +14,12 @@ ENGINES = ("fast", "sklearn")
 SCALINGS = ("none", "standard", "robust")
 NEIGHBOURHOODS = (6, 26)
 DENOISE_METHODS = ("curvature", "median", "gaussian")
-#: What lesion finding uses unless told otherwise: six clusters (CSF, grey matter, white matter,
-#: oedema, enhancing tumour, necrosis) and the MRF prior with the textbook Potts weight 1.
-#: Three clusters merge oedema with tissue (see the limits in :mod:`lesion`).
+#: What lesion finding uses for the clustering shown next to the lesion unless told otherwise: six
+#: clusters and the MRF prior with the textbook Potts weight 1 (the lesion rule itself works on the
+#: images voxel by voxel, see :mod:`lesion`).
 LESION_PRESET: dict[str, object] = {"clusters": 6, "mrf_beta": 1.0}
+#: The lesion types; ``auto`` decides among the others from the evidence.
+LESION_TYPES = ("auto", "tumour", "ms", "stroke")
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,9 @@ class SegmentationOptions:
 
     ``auto_clusters`` (min, max) picks k by BIC in that range (GMM), replacing ``n_clusters``.
     ``mrf_beta`` > 0 adds the Potts prior (0 = the lesson's voxel-wise result); ``lesion``
-    turns on automatic lesion finding (see :mod:`lesion`), which needs named inputs: its voxels
-    become the segment "Lesion", label k + 1, and leave their clusters.
+    turns on automatic lesion finding (see :mod:`lesion`) of ``lesion_type`` (auto, tumour, ms,
+    stroke), which needs named inputs: its voxels become the segment "Lesion", label k + 1, and
+    leave their clusters; no lesion found gives an empty Lesion segment and a note.
     """
 
     method: str = "gmm"
@@ -44,3 +47,4 @@ class SegmentationOptions:
     mrf_beta: float = 0.0
     mrf_neighbourhood: int = 6
     lesion: bool = False
+    lesion_type: str = "auto"

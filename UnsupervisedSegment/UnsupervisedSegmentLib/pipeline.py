@@ -14,7 +14,7 @@ import numpy as np
 from .clustering import ClusterModel, make_backend
 from .errors import UserInputError
 from .features import feature_matrix, scale_features
-from .lesion import LESION_PRESET, find_lesion
+from .lesion import LESION_PRESET, LesionResult, check_lesion_inputs, find_lesion
 from .masking import build_mask
 from .model_selection import select_n_clusters_bic
 from .mrf import regularise_masked
@@ -52,6 +52,7 @@ class SegmentationResult:
     model: ClusterModel
     posteriors: np.ndarray | None = None
     lesion: np.ndarray | None = None
+    lesion_type: str | None = None
     bic: dict[int, float] | None = None
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -95,6 +96,11 @@ def segment_channels(
     grid = channels[0].grid
     if not all(channel.grid.same_as(grid) for channel in channels):
         raise ValueError("channels must share one grid: call grid.align_channels first")
+    if options.lesion:
+        try:
+            check_lesion_inputs([channel.name for channel in channels], options.lesion_type)
+        except ValueError as error:
+            raise UserInputError(str(error)) from None
     voxel_mask, warnings = build_mask(channels, options.mask, mask)
     report(f"mask: {np.count_nonzero(voxel_mask)} voxels")
     check_workload(options, int(np.count_nonzero(voxel_mask)), len(channels), voxel_mask.size)
@@ -114,10 +120,11 @@ def segment_channels(
     labels[voxel_mask] = cluster_index + 1
     segments = [Segment(label, segment_name(label), segment_color(label)) for label in range(1, n_clusters + 1)]
     notes = [f"k = {n_clusters} chosen by BIC among {sorted(bic)}"] if bic else []
-    lesion = None
+    lesion = lesion_type = None
     if options.lesion:
         report("finding the lesion")
-        lesion, description = lesion_mask(labels, voxel_mask, clustered)
+        found = lesion_mask(voxel_mask, clustered, options.lesion_type)
+        lesion, lesion_type, description = found.mask, found.lesion_type, found.description
         notes.append(f"lesion: {description}")
         labels[lesion] = n_clusters + 1
         segments.append(Segment(n_clusters + 1, LESION_NAME, LESION_COLOR))
@@ -134,6 +141,7 @@ def segment_channels(
         model=model,
         posteriors=posteriors if options.posteriors else None,
         lesion=lesion,
+        lesion_type=lesion_type,
         bic=bic,
         warnings=warnings,
         notes=notes,
@@ -167,13 +175,13 @@ def _volume(rows: np.ndarray, mask: np.ndarray, shape: tuple[int, ...]) -> np.nd
     return volume
 
 
-def lesion_mask(labels: np.ndarray, mask: np.ndarray, channels: Sequence[Channel]) -> tuple[np.ndarray, str]:
-    """The automatic lesion (see :mod:`lesion`) and the rule's account of its decision."""
+def lesion_mask(mask: np.ndarray, channels: Sequence[Channel], lesion_type: str) -> LesionResult:
+    """The automatic lesion (see :mod:`lesion`; possibly empty) and the rule's account of its decision."""
     try:
-        found = find_lesion(labels, mask, {c.name: c.data for c in channels}, channels[0].grid.spacing)
-    except ValueError as error:  # the inputs' names say nothing of their modality
+        found = find_lesion({c.name: c.data for c in channels}, mask, channels[0].grid.spacing, lesion_type)
+    except ValueError as error:  # e.g. NaN inside the mask
         raise UserInputError(str(error)) from None
-    return found.mask, found.description
+    return found
 
 
 def preprocess_channels(channels: Sequence[Channel], mask: np.ndarray, options: SegmentationOptions,
@@ -214,8 +222,12 @@ def choose_n_clusters(scaled: np.ndarray, options: SegmentationOptions, report: 
 
 
 def quantise(labels: np.ndarray, statistics: Sequence[dict[str, object]], names: Sequence[str]) -> np.ndarray:
-    """(i, j, k, channel) volume where each voxel takes its cluster's mean intensity; 0 outside."""
-    table = np.zeros((int(labels.max()) + 1, len(names)), dtype=np.float32)
+    """(i, j, k, channel) volume where each voxel takes its cluster's mean intensity; 0 outside.
+
+    Segments without voxels (an empty Lesion segment) have rows in ``statistics`` and none in ``labels``.
+    """
+    top = max([int(labels.max())] + [int(row["label"]) for row in statistics])
+    table = np.zeros((top + 1, len(names)), dtype=np.float32)
     for row in statistics:
         table[int(row["label"])] = np.nan_to_num([row[f"mean_{name}"] for name in names])
     return table[labels]

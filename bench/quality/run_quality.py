@@ -8,6 +8,7 @@
     place, never copied): whole-tumour Dice of the automatic lesion rule next to the lesson
     recipe "lesion = the cluster with the highest mean FLAIR" (GMM and KMeans, k = 3).
 (c) Timings of each option on that 240×240×155 case.
+Every development case and sequence set of the lesion rule: bench/quality/run_lesion.py.
 
 Clustering: scikit-learn GaussianMixture(k, covariance_type="full", random_state=123) on the
 mask voxels, labels sorted by ascending mean of the first channel. Results go to
@@ -34,7 +35,6 @@ sys.path.insert(0, str(ROOT / "UnsupervisedSegment"))
 
 from UnsupervisedSegmentLib.lesion import find_lesion  # noqa: E402
 from UnsupervisedSegmentLib.metrics import dice, evaluate  # noqa: E402
-from UnsupervisedSegmentLib.model_selection import select_n_clusters_bic  # noqa: E402
 from UnsupervisedSegmentLib.mrf import mixture_log_likelihood, regularise_posteriors  # noqa: E402
 from UnsupervisedSegmentLib.preprocessing import correct_bias_field, denoise  # noqa: E402
 
@@ -170,26 +170,23 @@ def phantom_tables(seeds: list[int]) -> list[str]:
             print(lines[-1], flush=True)
     lines += [
         "",
-        f"Tumour phantom (FLAIR + T1c, noise SD 0.08): whole-tumour Dice of the automatic lesion rule (defaults).",
+        "Tumour phantom (FLAIR + T1c, noise SD 0.08): whole-tumour Dice of the automatic lesion rule (lesion type",
+        "auto; the rule works on the images, so only N4 changes it).",
         "",
-        "| k | variant | whole-tumour Dice | lesion clusters chosen, per seed |",
-        "|---|---|---|---|",
+        "| variant | whole-tumour Dice | type decided, per seed |",
+        "|---|---|---|",
     ]
-    for k in (3, LESION_K):
-        scores = {variant: [] for variant in VARIANTS}
-        chosen = {variant: [] for variant in VARIANTS}
+    for variant, n4 in (("plain", False), ("+N4", True)):
+        scores, decided = [], []
         for seed in seeds:
             rng = np.random.default_rng(seed)
             truth, mask = brain_phantom(rng, tumour=True)
             images = phantom_images(truth, ("flair", "t1c"), 0.08, BIAS, rng)
-            for variant, (n4, beta) in VARIANTS.items():
-                prepared = preprocess(images, mask, spacing, n4)
-                result = find_lesion(cluster(prepared, mask, spacing, k, beta), mask, prepared, spacing)
-                scores[variant].append(dice(result.mask, truth >= OEDEMA))
-                chosen[variant].append(len(result.clusters))
-        for variant in VARIANTS:
-            lines.append(f"| {k} | {variant} | {np.mean(scores[variant]):.3f} | {chosen[variant]} |")
-            print(lines[-1], flush=True)
+            result = find_lesion(preprocess(images, mask, spacing, n4), mask, spacing)
+            scores.append(dice(result.mask, truth >= OEDEMA))
+            decided.append(result.lesion_type)
+        lines.append(f"| {variant} | {np.mean(scores):.3f} | {decided} |")
+        print(lines[-1], flush=True)
     return lines
 
 
@@ -253,37 +250,14 @@ def dev_case_tables() -> list[str]:
     for method in ("gmm", "kmeans"):
         lesion, seconds = timed(lesson_recipe, X, mask, method)
         row(f"lesson recipe: {method.upper()} k=3, highest-FLAIR cluster", lesion, seconds)
-    for k in (3, 4, 5, LESION_K):
-        for beta in (0.0, BETA):
-            labels, seconds = timed(cluster, images, mask, spacing, k, beta)
-            result, rule_seconds = timed(find_lesion, labels, mask, images, spacing)
-            mrf = f" + MRF beta={beta:g}" if beta else ""
-            marker = " **(recommended defaults)**" if (k, beta) == (LESION_K, BETA) else ""
-            row(f"automatic rule: GMM k={k}{mrf}{marker}", result.mask, seconds + rule_seconds)
-    recommended, description = labels, result.description
-    for name, options in (
-        ("no relative size filter (min_component_fraction=0)", {"min_component_fraction": 0.0}),
-        ("no hole filling", {"fill_holes": False}),
-        ("z_threshold=3", {"z_threshold": 3.0}),
-        ("FLAIR evidence only", {"channels": {"flair": images["flair"]}}),
-    ):
-        channels = options.pop("channels", images)
-        result, seconds = timed(find_lesion, recommended, mask, channels, spacing, **options)
-        row(f"ablation of the rule on the recommended clustering: {name}", result.mask, seconds)
-    subsample = np.random.default_rng(SEED).choice(len(X), 100_000, replace=False)
-    (best_k, bic), bic_seconds = timed(select_n_clusters_bic, X[subsample], range(2, 9))
-    labels, seconds = timed(cluster, images, mask, spacing, best_k, BETA)
-    result = find_lesion(labels, mask, images, spacing)
-    name = f"automatic rule: GMM k by BIC (={best_k}, 2..8 on 100k voxels) + MRF beta={BETA:g}"
-    row(name, result.mask, seconds + bic_seconds)
+    result, seconds = timed(find_lesion, images, mask, spacing)
+    row("automatic lesion rule (voxel-wise, lesion type auto; all cases: lesion_results.md)", result.mask, seconds)
+    description = result.description
     start = time.perf_counter()
     corrected = preprocess(unnormalised(images, mask), mask, spacing, True)
-    labels = cluster(corrected, mask, spacing, LESION_K, BETA)
-    result = find_lesion(labels, mask, corrected, spacing)
-    row(f"automatic rule: N4 + GMM k={LESION_K} + MRF beta={BETA:g}", result.mask, time.perf_counter() - start)
-    lines += ["", f"Rule's decision for the recommended defaults (GMM k={LESION_K} + MRF):", ""]
-    lines += ["```", description, "```", ""]
-    lines += ["BIC by k (100k-voxel subsample): " + ", ".join(f"{k}: {v:.0f}" for k, v in bic.items()), ""]
+    result = find_lesion(corrected, mask, spacing)
+    row("automatic lesion rule after N4", result.mask, time.perf_counter() - start)
+    lines += ["", "Rule's decision:", "", "```", description, "```", ""]
     lines += timing_table(images, mask, spacing, X)
     return lines
 
@@ -309,9 +283,8 @@ def timing_table(
     for method in ("curvature", "median", "gaussian"):
         _, seconds = timed(denoise, images["flair"], spacing, method)
         lines.append(f"| denoise one channel, {method} | {seconds:.1f} |")
-    labels = cluster(images, mask, spacing, LESION_K, 0.0)
-    _, seconds = timed(find_lesion, labels, mask, images, spacing)
-    lines.append(f"| lesion rule (k={LESION_K}) | {seconds:.1f} |")
+    _, seconds = timed(find_lesion, images, mask, spacing)
+    lines.append(f"| lesion rule | {seconds:.1f} |")
     for line in lines[4:]:
         print(line, flush=True)
     return lines + [""]
