@@ -180,6 +180,8 @@ def test_lesion_type_without_sequences_that_show_it_is_a_one_line_error(tmp_path
 def test_lesion_type_reaches_the_batch_summary(tmp_path):
     import csv
 
+    pytest.importorskip("distributed", reason="the batch mode needs Dask (the [batch] extra)")
+
     from UnsupervisedSegmentLib.batch import SUMMARY_FILE, run_batch
     from UnsupervisedSegmentLib.manifest import read_manifest
     from UnsupervisedSegmentLib.runner import RunRequest
