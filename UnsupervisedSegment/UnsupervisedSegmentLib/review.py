@@ -85,6 +85,12 @@ def volume_flags(rows: Sequence[Row]) -> dict[str, list[str]]:
     return flags
 
 
+def _millilitres(text: str) -> str:
+    """A volume cell as shown: one decimal (mL), or the cell as it is when it is not a number."""
+    value = _number(text)
+    return text if value is None else f"{value:.1f}"
+
+
 def _number(text: str) -> float | None:
     """A summary cell as a number; None when empty or not a number."""
     try:
@@ -150,7 +156,7 @@ def case_row_html(row: Row, output_root: Path, far: Sequence[str]) -> tuple[str,
     state = "failed" if status == "failed" else "flagged" if flags else "done"
     lesion = row.get(LESION_COLUMN, "") if status == "done" else ""
     status_cell = _text(status) + (f'<div class="error">{_text(row.get("error", ""))}</div>' if status == "failed" else "")
-    volumes = _list(_text(f"{c[len(VOLUME_PREFIX):]}: {row[c]}") for c in volume_columns(row))
+    volumes = _list(_text(f"{c[len(VOLUME_PREFIX):]}: {_millilitres(row[c])}") for c in volume_columns(row))
     notes = facts.get("notes", [])
     remarks = _list(map(_text, flags), "flag") + (
         f"<details><summary>{len(notes)} note(s)</summary>{_list(map(_text, notes), 'note')}</details>" if notes else "")
@@ -158,7 +164,7 @@ def case_row_html(row: Row, output_root: Path, far: Sequence[str]) -> tuple[str,
         f"<td>{_text(case_id)}</td>",
         f'<td class="text">{status_cell}</td>',
         f"<td>{_pictures(case_id, files)}</td>",
-        f'<td class="number">{_text(lesion) or "&ndash;"}</td>',
+        f'<td class="number">{_text(_millilitres(lesion)) or "&ndash;"}</td>',
         f'<td class="number">{_text(row.get("k", ""))}</td>',
         f'<td class="volumes">{volumes}</td>',
         f'<td class="text">{remarks}</td>',
