@@ -14,7 +14,7 @@ import numpy as np
 from .clustering import ClusterModel, make_backend
 from .errors import UserInputError
 from .features import feature_matrix, scale_features
-from .lesion import LESION_PRESET, LesionResult, check_lesion_inputs, find_lesion
+from .lesion import LesionResult, check_lesion_inputs, find_lesion
 from .masking import build_mask
 from .model_selection import select_n_clusters_bic
 from .mrf import regularise_masked
