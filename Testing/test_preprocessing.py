@@ -77,6 +77,23 @@ def test_every_method_reduces_noise_in_a_flat_region(method):
     assert result[4:-4, 4:-4, 4:-4].std() < 0.7 * image.std()
 
 
+@pytest.mark.parametrize("method", ["curvature", "median", "gaussian"])
+def test_masked_denoising_keeps_the_dark_background_out_of_the_edge(method):
+    rng = np.random.default_rng(1)
+    i, j, k = np.meshgrid(*[np.arange(n) - n // 2 for n in (32, 32, 20)], indexing="ij")
+    brain = i**2 + j**2 + (2 * k) ** 2 < 12**2
+    image = np.where(brain, 100 + rng.normal(0, 5, brain.shape), 0.0).astype(np.float32)
+    before = image.copy()
+    edge = brain & ~np.pad(brain[1:-1, 1:-1, 1:-1] & brain[2:, 1:-1, 1:-1] & brain[:-2, 1:-1, 1:-1]
+                           & brain[1:-1, 2:, 1:-1] & brain[1:-1, :-2, 1:-1], 1)
+    plain = denoise(image, SPACING, method)
+    masked = denoise(image, SPACING, method, mask=brain)
+    np.testing.assert_array_equal(image, before)
+    np.testing.assert_array_equal(masked[~brain], image[~brain])  # only the masked voxels change
+    assert plain[edge].mean() < 90  # unmasked: the background darkens the rim
+    assert abs(masked[edge].mean() - 100) < 3
+
+
 def test_median_removes_an_isolated_spike():
     image = np.full((9, 9, 9), 5.0, dtype=np.float32)
     image[4, 4, 4] = 1000.0

@@ -201,7 +201,7 @@ def preprocess_channels(channels: Sequence[Channel], mask: np.ndarray, options: 
         if options.denoise != "none":
             report(f"denoising ({options.denoise}) {channel.name}")
             try:
-                data = denoise(data, channel.grid.spacing, options.denoise)
+                data = denoise(data, channel.grid.spacing, options.denoise, mask=mask)
             except ValueError as error:  # e.g. an image too thin for the filter
                 raise UserInputError(f"input {channel.name!r}: {error}") from None
         processed.append(replace(channel, data=data))

@@ -105,6 +105,7 @@ def denoise(
     spacing: Sequence[float],
     method: str = "curvature",
     *,
+    mask: np.ndarray | None = None,
     iterations: int = 5,
     radius: int = 1,
     sigma_mm: float = 1.0,
@@ -114,19 +115,51 @@ def denoise(
     ``curvature``: ``iterations`` steps of curvature flow (smooths along intensity contours,
     blurring edges less than a Gaussian) with the stable time step 0.0625 × (smallest spacing)²;
     ``median``: median over a box of ``radius`` voxels each side; ``gaussian``: recursive
-    Gaussian of ``sigma_mm`` millimetres.
+    Gaussian of ``sigma_mm`` millimetres. With a ``mask``, only voxels inside it change, and the
+    filter sees the outside filled from the nearby inside (:func:`fill_outside`), so the dark
+    background does not bleed into the edge of the masked region.
     """
     spacing = _check(image, spacing)
-    source = _to_sitk(image, spacing)
     planar = np.shape(image)[2] == 1
-    if planar:  # a photo or a 2D slice: filtered in 2D
-        source = source[:, :, 0]
     try:
+        source = _to_sitk(image if mask is None else fill_outside(image, mask, spacing), spacing)
+        if planar:  # a photo or a 2D slice: filtered in 2D
+            source = source[:, :, 0]
         filtered = _denoised(source, method, iterations, radius, sigma_mm)
     except RuntimeError:  # e.g. the Gaussian needs 4 voxels along every axis
         raise ValueError(f"{method} denoising cannot filter this {'x'.join(map(str, np.shape(image)))} image "
                          "(too few voxels along an axis); use another method or none") from None
-    return _from_sitk(sitk.JoinSeries(filtered) if planar else filtered)
+    result = _from_sitk(sitk.JoinSeries(filtered) if planar else filtered)
+    return result if mask is None else np.where(mask, result, np.asarray(image, dtype=np.float32))
+
+
+#: Width (mm) of the Gaussian that extends the masked region's intensities outwards.
+FILL_SIGMA_MM = 2.0
+
+
+def fill_outside(image: np.ndarray, mask: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """``image`` inside ``mask``; outside, the Gaussian-weighted mean of the nearby inside voxels
+    (normalised convolution), or the inside mean far from the mask (and everywhere outside in an
+    image too thin for the Gaussian). float32."""
+    weight = mask.astype(np.float32)
+    inside = np.where(mask, np.asarray(image, dtype=np.float32), 0.0).astype(np.float32)
+    planar = np.shape(image)[2] == 1
+
+    def smooth(volume: np.ndarray) -> np.ndarray:
+        source = _to_sitk(volume, spacing)
+        if planar:
+            return _from_sitk(sitk.JoinSeries(sitk.SmoothingRecursiveGaussian(source[:, :, 0], FILL_SIGMA_MM)))
+        return _from_sitk(sitk.SmoothingRecursiveGaussian(source, FILL_SIGMA_MM))
+
+    mean = float(inside[mask].mean()) if mask.any() else 0.0
+    filled = np.full(weight.shape, mean, dtype=np.float32)
+    try:
+        total, mass = smooth(inside), smooth(weight)
+    except RuntimeError:  # too few voxels along an axis for the Gaussian: the inside mean everywhere
+        return np.where(mask, inside, filled)
+    near = mass > 1e-3
+    filled[near] = total[near] / mass[near]
+    return np.where(mask, inside, filled).astype(np.float32)
 
 
 def _denoised(source: sitk.Image, method: str, iterations: int, radius: int, sigma_mm: float) -> sitk.Image:
