@@ -6,7 +6,7 @@
   releases the GIL, so both cores work).
 * The sampling rules: systematic subsamples of the rows, and the weighted fine histogram
   used for one-channel data; :func:`prepare` makes the ladder of row sets a fit climbs (a small
-  pilot sample for comparing initialisations, the ≤ 200,000-row sample, all rows).
+  pilot sample for comparing initialisations, the ≤ 50,000-row sample, all rows).
 
 The subsample rule (``subsample="auto"``) is documented in :mod:`fast_gmm`.
 """
@@ -22,8 +22,8 @@ from typing import Any, Callable, Optional, Sequence, TypeVar
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-#: Rows of the automatic subsample; a class holding 1 % of the rows keeps about 2,000 of them.
-AUTO_SUBSAMPLE_SIZE = 200_000
+#: Rows of the automatic subsample; a class holding 1 % of the rows keeps about 500 of them.
+AUTO_SUBSAMPLE_SIZE = 50_000
 #: ``subsample="auto"`` fits on a subsample only from this many rows on.
 AUTO_SUBSAMPLE_MIN_ROWS = 2 * AUTO_SUBSAMPLE_SIZE
 #: Rows of the pilot sample on which the k-means++ seedings are refined and compared (a class
@@ -132,10 +132,9 @@ def subsample_size(n_rows: int, subsample: Optional[int]) -> Optional[int]:
     return subsample if subsample < n_rows else None
 
 
-def systematic_rows(n_rows: int, size: int, rng: Optional[np.random.RandomState] = None) -> np.ndarray:
-    """Indices of a systematic sample: one row from each of ``size`` equal runs of consecutive
-    rows, at the same offset in each run: the middle, or a random one drawn from ``rng`` (all
-    rows when ``size >= n_rows``).
+def systematic_rows(n_rows: int, size: int) -> np.ndarray:
+    """Indices of a systematic sample: the middle row of each of ``size`` equal runs of
+    consecutive rows (all rows when ``size >= n_rows``).
 
     Masked voxels are stored in raster order, so this is a spatially stratified sample: a
     compact class gets its proportional share ± 1.
@@ -143,7 +142,7 @@ def systematic_rows(n_rows: int, size: int, rng: Optional[np.random.RandomState]
     if size >= n_rows:
         return np.arange(n_rows)
     step = n_rows / size
-    return (np.arange(size) * step + (step / 2 if rng is None else rng.uniform(0, step))).astype(np.intp)
+    return (np.arange(size) * step + step / 2).astype(np.intp)
 
 
 def chunk_rows(n_columns: int) -> int:
@@ -249,7 +248,7 @@ class Prepared:
     #: In-memory rows (≤ PILOT_SIZE, or a PILOT_BINS histogram) on which the k-means++
     #: seedings are refined and compared.
     pilot: Rows
-    #: In-memory rows (≤ 200,000): the subsample or histogram EM fits, else the statistics sample.
+    #: In-memory rows (≤ 50,000, or a histogram): the subsample or histogram EM fits, else the statistics sample.
     seed: Rows
     #: Rows the fit ends on: ``seed`` (a subsample or histogram) or ``full``.
     fit: Rows
@@ -270,12 +269,12 @@ class Prepared:
         return ladder
 
 
-def prepare(X: np.ndarray, subsample: Optional[int], rng: np.random.RandomState) -> Prepared:
+def prepare(X: np.ndarray, subsample: Optional[int]) -> Prepared:
     """Centre ``X`` and choose the rows to fit on: a histogram (one channel), a subsample or all;
-    and the pilot sample (a systematic sample of ``seed`` at a random offset from ``rng``).
+    and the pilot sample (a systematic sample of ``seed``).
 
-    The subsample does not depend on the seed, so EM converged on it reaches the same optimum
-    from the different starts that different seeds give."""
+    No sample depends on the seed, so EM converged on them reaches the same optimum from the
+    different starts that different seeds give."""
     if X.shape[1] == 1:
         centres, counts, width = histogram_rows(X, HISTOGRAM_BINS)
         shift, variance = column_stats(centres[:, None], counts)
@@ -292,7 +291,7 @@ def prepare(X: np.ndarray, subsample: Optional[int], rng: np.random.RandomState)
     else:
         seed = full.sample(systematic_rows(len(X), size))
         fit = seed
-    pilot = seed if len(seed) <= PILOT_SIZE else seed.sample(systematic_rows(len(seed), PILOT_SIZE, rng))
+    pilot = seed if len(seed) <= PILOT_SIZE else seed.sample(systematic_rows(len(seed), PILOT_SIZE))
     return Prepared(full, pilot, seed, fit, variance)
 
 

@@ -15,11 +15,13 @@ to the component weights) and stopping rule (change of the mean log-likelihood p
   result gives a mixture (one M-step from its labels) that runs TRIAL_EM_STEPS EM steps on the
   pilot, and the highest log-likelihood wins. All of it is deterministic for ``random_state``
   and costs some 20–60 ms. EM then converges on the pilot and climbs the ladder of row sets
-  (≤ 200,000-row sample, all rows: ``Prepared.ladder``), converging on each; on a subsample
-  to ``tol × SAMPLE_TOL_FACTOR``, and a fit on a subsample ends with EM over all rows
-  to ``tol``. The samples do not depend on the seed, so runs with different seeds reach the same
-  optimum (scikit-learn instead runs one k-means++ seeding and k-means on all rows, and stops EM
-  at ``tol`` near where k-means put it).
+  (the ≤ 50,000-row sample or histogram, all rows: ``Prepared.ladder``). On a subsample EM
+  converges to ``tol × SAMPLE_TOL_FACTOR``, elsewhere to ``tol``. The pilot sample is fixed
+  and the k-means candidates are refined until no centre moves, so seeds whose seedings fall
+  in the same basin start EM from exactly the same point, and EM converged further on the
+  (seed-independent) subsample reaches the same optimum from nearby starts (scikit-learn
+  instead runs one k-means++ seeding and k-means on all rows, and stops EM at ``tol`` near
+  where k-means put it). A fit on a sample then labels every row with the fitted model.
 * The parameters kept are those of the last E-step, so ``lower_bound_`` is exactly their mean
   log-likelihood and ``fit_predict`` (labels from that E-step when it saw all rows) equals
   ``fit(X).predict(X)``; scikit-learn keeps one more M-step (a change below ``tol``).
@@ -31,19 +33,20 @@ to the component weights) and stopping rule (change of the mean log-likelihood p
 
 Subsample rule (``subsample="auto"``, for two or more channels)
 ------------------------------------------------------------------
-With at least 400,000 rows, EM runs on a systematic sample of 200,000 rows (the middle row of
-each of 200,000 equal runs of consecutive rows), then on all rows, which it labels. Masked voxels come in raster order, so the sample is spatially
-stratified: a compact class gets its proportional share ± 1. A class holding 1 % of the mask thus keeps about 2,000 sampled voxels
-(a diffuse one Binomial(200,000, 0.01): 2,000 ± 45), over 100 times the 14 parameters of a
+With at least 100,000 rows, EM runs on a systematic sample of 50,000 rows (the middle row of
+each of 50,000 equal runs of consecutive rows) and the fitted model labels all rows. Masked
+voxels come in raster order, so the sample is spatially stratified: a compact class gets its
+proportional share ± 1. A class holding 1 % of the mask thus keeps about 500 sampled voxels
+(a diffuse one Binomial(50,000, 0.01): 500 ± 22), over 35 times the 14 parameters of a
 4-channel full-covariance component (and some 80 in the pilot sample, where the
-initialisation's seedings find it). The parameter
-error this adds is of order 1/√2,000 of a component SD for the smallest class and shrinks with
-the class size; ``bench/engine.py`` compares it with full-data fits (log-likelihood, ARI) and
-``Testing/test_fast_engine.py`` checks that a 1 % class survives. Below 400,000 rows the
-saving is small and all rows are used. ``subsample=None`` fits on all rows (the
-initialisation still runs on the pilot sample); an int ``m`` fits on an ``m``-row sample when ``m < n``
-(below about 100 / (smallest class fraction) rows a class may be lost). ``lower_bound_``,
-``n_iter_`` and ``converged_`` describe the EM on the rows it ran on.
+initialisation's seedings find it). The parameter error this adds is of order 1/√500 of a
+component SD for the smallest class and shrinks with the class size; ``bench/engine.py`` and
+``bench/end_to_end.py`` compare it with full-data fits and scikit-learn (log-likelihood of the
+labels, ARI), and ``Testing/test_fast_engine.py`` checks that a 1 % class survives. Below
+100,000 rows all rows are used. ``subsample=None`` fits on all rows (after converging on the
+50,000-row sample; the initialisation still runs on the pilot sample); an int ``m`` fits on an
+``m``-row sample when ``m < n`` (below about 100 / (smallest class fraction) rows a class may
+be lost). ``lower_bound_``, ``n_iter_`` and ``converged_`` describe the EM on the rows it ran on.
 """
 
 from __future__ import annotations
@@ -69,20 +72,18 @@ from .fast_common import (
     prepare,
     single_threaded_blas,
 )
-from .fast_kmeans import assign, candidate_centers, scaled_tol
+from .fast_kmeans import assign, candidate_centers
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 #: A one-channel histogram fit is continued on all voxels when a bin is wider than this many SDs.
 MAX_BIN_WIDTH_SD = 0.05
-#: Tolerance of the k-means initialisation (scikit-learn's KMeans default).
-KMEANS_TOL = 1e-4
 #: EM steps on the pilot sample by which the k-means candidates of the initialisation are compared.
 TRIAL_EM_STEPS = 3
-#: EM on a subsample stops at this fraction of ``tol``, then EM goes on over all voxels (with
-#: ``tol``). Flat likelihoods (several raw MRI sequences) make EM crawl: stopped at
-#: ``tol`` it ends where its start put it, and the result depends on the seed; converged further
-#: on the (seed-independent) subsample it reaches the same optimum from any good start.
-SAMPLE_TOL_FACTOR = 0.01
+#: EM on a subsample stops at this fraction of ``tol``. Flat
+#: likelihoods (several raw MRI sequences) make EM crawl: stopped at ``tol`` it ends where its
+#: start put it, and the result depends on the seed; converged further on the
+#: (seed-independent) sample it reaches the same optimum from any good start.
+SAMPLE_TOL_FACTOR = 0.1
 _LOG_2PI = np.log(2.0 * np.pi)
 
 
@@ -239,20 +240,31 @@ def _em(
     max_iter: int,
     labels: Optional[np.ndarray] = None,
     inline: bool = False,
+    tight: bool = False,
 ) -> tuple[_Mixture, float, int, bool]:
-    """EM until the mean log-likelihood changes by less than ``tol``.
+    """EM until the mean log-likelihood changes by less than ``tol`` (``tight``: by less than
+    ``tol × SAMPLE_TOL_FACTOR``, or ``max_iter``; converged means a change below ``tol``).
 
     Returns the parameters of the last E-step (so the lower bound is exactly their mean
     log-likelihood, and ``labels``, if given, their labels), the bound, iterations, converged.
     """
-    lower_bound = -np.inf
+    stop = tol * SAMPLE_TOL_FACTOR if tight else tol
+    lower_bound = change = -np.inf
     for n_iter in range(1, max_iter + 1):
         log_lik, *moments = _e_step(rows, mixture, labels, inline)
         previous, lower_bound = lower_bound, log_lik / rows.total_weight
-        if abs(lower_bound - previous) < tol:
+        change = abs(lower_bound - previous)
+        if change < stop:
             return mixture, lower_bound, n_iter, True
-        mixture = _Mixture.from_moments(moments, mixture.covariance_type, reg_covar)
-    return mixture, lower_bound, max_iter, False
+        if n_iter < max_iter:
+            mixture = _Mixture.from_moments(moments, mixture.covariance_type, reg_covar)
+    return mixture, lower_bound, max_iter, change < tol
+
+
+def _tight(rows: Rows, data: Prepared) -> bool:
+    """Whether EM converges on ``rows`` to ``tol × SAMPLE_TOL_FACTOR``: on a subsample of the
+    rows (not on a one-channel histogram, nor on all rows)."""
+    return rows is not data.full and data.bin_width is None
 
 
 def _histogram_too_coarse(data: Prepared, mixture: _Mixture) -> bool:
@@ -309,22 +321,17 @@ class FastGaussianMixture(Estimator):
         subsample = check_subsample(self.subsample)
         X = check_matrix(X, min_rows=k)
         rng = check_random_state(self.random_state)
-        data = prepare(X, subsample, rng)
+        data = prepare(X, subsample)
         mixture, self.lower_bound_, self.n_iter_, self.converged_ = self._start(data, k, rng, tol, reg_covar, max_iter)
         labels = np.empty(len(X), dtype=np.intp) if keep_labels else None
         fit_labels = None
         for rows in data.ladder():
             if rows is data.full:
                 fit_labels = labels
-            sample = rows is not data.full and data.bin_width is None
             mixture, self.lower_bound_, more, self.converged_ = _em(
-                rows, mixture, reg_covar, tol * SAMPLE_TOL_FACTOR if sample else tol, max_iter, fit_labels
+                rows, mixture, reg_covar, tol, max_iter, fit_labels, tight=_tight(rows, data)
             )
             self.n_iter_ += more
-        if data.bin_width is None and data.fit is not data.full and fit_labels is None:
-            mixture, self.lower_bound_, more, self.converged_ = _em(data.full, mixture, reg_covar, tol, max_iter, labels)
-            self.n_iter_ += more
-            fit_labels = labels
         if _histogram_too_coarse(data, mixture):
             mixture, self.lower_bound_, more, self.converged_ = _em(data.full, mixture, reg_covar, tol, max_iter, labels)
             self.n_iter_ += more
@@ -343,7 +350,7 @@ class FastGaussianMixture(Estimator):
         that runs TRIAL_EM_STEPS EM steps, in parallel; the highest log-likelihood (ties: lowest
         inertia) goes on to converge there. Returns ``_em``'s result on the pilot."""
         pilot = data.pilot
-        candidates = candidate_centers(data, k, rng, scaled_tol(data, KMEANS_TOL))
+        candidates = candidate_centers(data, k, rng)
 
         steps = min(TRIAL_EM_STEPS, max_iter)
 

@@ -43,8 +43,9 @@ from .fast_common import (
 
 #: k-means++ seedings tried by the initialisation (each refined on the pilot sample).
 N_SEEDINGS = 16
-#: Lloyd iterations at most per seeding on the pilot sample.
-PILOT_MAX_ITER = 15
+#: Lloyd iterations at most per seeding on the pilot sample (it stops earlier, when no centre
+#: moves: seedings in one basin then give exactly the same centres, whatever the seed).
+PILOT_MAX_ITER = 100
 #: Two refined seedings are the same when each centre of one lies within this many (mean
 #: column) standard deviations of a centre of the other.
 SAME_CENTER_SD = 0.25
@@ -220,15 +221,16 @@ def _batched_lloyd(rows: Rows, centers: np.ndarray, tol: float, max_iter: int) -
     return centers, inertia
 
 
-def candidate_centers(data: Prepared, n_clusters: int, rng: np.random.RandomState, tol: float) -> list[np.ndarray]:
+def candidate_centers(data: Prepared, n_clusters: int, rng: np.random.RandomState) -> list[np.ndarray]:
     """N_SEEDINGS k-means++ seedings of the pilot rows (greedy and plain D² sampling in turn),
-    refined together by Lloyd there (at most PILOT_MAX_ITER iterations); the centres, ordered
+    refined together by Lloyd there until no centre moves (at most PILOT_MAX_ITER iterations),
+    so that the result depends on the seed only through the basin each seeding falls in; the centres, ordered
     by pilot inertia (ties: seeding order), without repeats. Deterministic for ``rng``."""
     seedings = np.stack(
         [kmeans_plusplus(data.pilot, n_clusters, rng, None if i % 2 == 0 else 1) for i in range(N_SEEDINGS)]
     )
     groups = np.array_split(np.arange(N_SEEDINGS), n_workers())
-    parts = parallel(lambda group: _batched_lloyd(data.pilot, seedings[group], tol, PILOT_MAX_ITER), groups)
+    parts = parallel(lambda group: _batched_lloyd(data.pilot, seedings[group], 0.0, PILOT_MAX_ITER), groups)
     results = np.concatenate([part[0] for part in parts])
     inertia = np.concatenate([part[1] for part in parts])
     same = SAME_CENTER_SD**2 * float(np.mean(data.variance))
@@ -251,7 +253,7 @@ def seed_centers(
     """The k-means fit: the best of the candidate centres (lowest pilot inertia), then Lloyd up
     the ladder of row sets (``data.ladder()``); ``tol`` is already scaled. Centres, iterations
     and convergence of the last Lloyd run."""
-    centers = candidate_centers(data, n_clusters, rng, tol)[0]
+    centers = candidate_centers(data, n_clusters, rng)[0]
     for rows in data.ladder() or [data.pilot]:
         centers, _, n_iter, converged = lloyd(rows, centers, tol, max_iter)
     return centers, n_iter, converged
@@ -294,7 +296,7 @@ class FastKMeans(Estimator):
         subsample = check_subsample(self.subsample)
         X = check_matrix(X, min_rows=n_clusters)
         rng = check_random_state(self.random_state)
-        data = prepare(X, subsample, rng)
+        data = prepare(X, subsample)
         tol = scaled_tol(data, tol)
         centers, self.n_iter_, self.converged_ = seed_centers(data, n_clusters, rng, tol, max_iter)
         self.labels_, _, self.inertia_ = assign(data.full, centers)
