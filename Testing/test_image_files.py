@@ -26,6 +26,23 @@ def test_nifti_keeps_array_and_affine(tmp_path):
     assert channel.grid.spacing == pytest.approx((1.2, 1.2, 2.5))
 
 
+@pytest.mark.parametrize("dtype, slope, inter", [("<i2", 1.0, 0.0), (">i2", 1.0, 0.0), ("u1", 1.0, 0.0),
+                                                  ("<f4", 1.0, 0.0), (">f8", 1.0, 0.0), ("<i2", 0.5, -10.0)])
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_nifti_voxels_are_read_as_nibabel_reads_them(tmp_path, dtype, slope, inter, suffix):
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 200, size=(7, 6, 5)).astype(dtype)
+    image = nib.Nifti1Image(values, PHANTOM_AFFINE)
+    image.header.set_data_dtype(dtype)
+    image.header.set_slope_inter(slope, inter)
+    path = tmp_path / f"scan{suffix}"
+    nib.save(image, str(path))
+    channel = read_channels(path)[0]
+    expected = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+    assert channel.data.dtype == np.float32
+    np.testing.assert_array_equal(channel.data, expected)
+
+
 def test_nrrd_written_by_itk_reads_on_the_same_grid_as_nifti(tmp_path):
     array = np.random.default_rng(0).random((5, 6, 7)).astype(np.float32)
     affine = np.array([[0, -2.0, 0, 10], [1.5, 0, 0, -4], [0, 0, 3.0, 7], [0, 0, 0, 1]])

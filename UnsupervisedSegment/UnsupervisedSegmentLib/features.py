@@ -18,21 +18,22 @@ def feature_matrix(channels: Sequence[Channel], mask: np.ndarray) -> tuple[np.nd
     A channel that is constant inside the mask carries no information: it is dropped with a
     warning. If every channel is constant, UserInputError.
     """
+    features = np.empty((int(np.count_nonzero(mask)), len(channels)), dtype=np.float32)
     kept, names, warnings = [], [], []
-    for channel in channels:
-        values = channel.data[mask]
+    for column, channel in enumerate(channels):
+        values = features[:, column]
+        values[:] = channel.data[mask]  # one pass over the volume per channel
         if values.min() == values.max():
             warnings.append(
                 f"input {channel.name!r} is constant ({values[0]:g}) inside the mask: left out of the clustering"
             )
             continue
-        kept.append(channel)
+        kept.append(column)
         names.append(channel.name)
     if not kept:
         raise UserInputError("every input is constant inside the mask: there is nothing to cluster")
-    features = np.empty((int(np.count_nonzero(mask)), len(kept)), dtype=np.float32)
-    for column, channel in enumerate(kept):
-        features[:, column] = channel.data[mask]
+    if len(kept) < len(channels):
+        features = np.ascontiguousarray(features[:, kept])
     return features, names, warnings
 
 

@@ -47,8 +47,15 @@ def rule_mask(channels: Sequence[Channel], rule: str) -> np.ndarray:
     raise UserInputError(f"unknown mask rule {rule!r}; use one of {', '.join(MASK_RULES)} or a mask file")
 
 
-def finite_mask(channels: Sequence[Channel]) -> np.ndarray:
-    """True where every channel holds a finite number."""
+def finite_mask(channels: Sequence[Channel]) -> np.ndarray | None:
+    """True where every channel holds a finite number; None when they all do everywhere.
+
+    A channel whose sum is finite holds only finite numbers (a NaN or an infinity, or an
+    overflow, makes the sum non-finite), so the voxel-wise test runs only when one is not.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if all(np.isfinite(np.sum(channel.data, dtype=np.float64)) for channel in channels):
+            return None
     return _all_channels(channels, np.isfinite)
 
 
@@ -72,7 +79,7 @@ def build_mask(
     warnings = []
     mask = np.asarray(given) > 0 if given is not None else rule_mask(channels, rule)
     finite = finite_mask(channels)
-    excluded = int(finite.size - np.count_nonzero(finite))
+    excluded = 0 if finite is None else int(finite.size - np.count_nonzero(finite))
     if excluded:
         mask = mask & finite
         warnings.append(
