@@ -33,9 +33,10 @@ sitk = lazy_module("SimpleITK")
 LABELS_PICTURE = "labels.png"
 SEGMENTATION_PICTURE = "segmentation.png"
 QUANTISED_PICTURE = "quantised.png"
-#: Pixel types of picture files kept in the quantised picture (others are written as 8-bit).
-PICTURE_TYPES = {sitk.sitkUInt8: np.uint8, sitk.sitkVectorUInt8: np.uint8, sitk.sitkUInt16: np.uint16,
-                 sitk.sitkVectorUInt16: np.uint16}
+#: Pixel types (SimpleITK names) of picture files kept in the quantised picture (others are
+#: written as 8-bit); names, so that importing this module does not load SimpleITK.
+PICTURE_TYPES = {"sitkUInt8": np.uint8, "sitkVectorUInt8": np.uint8, "sitkUInt16": np.uint16,
+                 "sitkVectorUInt16": np.uint16}
 
 
 def is_planar(grid: Grid) -> bool:
@@ -118,7 +119,8 @@ def picture_dtype(result: SegmentationResult) -> type | None:
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     reader.ReadImageInformation()
-    return PICTURE_TYPES.get(reader.GetPixelID())
+    pixel = reader.GetPixelID()
+    return next((dtype for name, dtype in PICTURE_TYPES.items() if getattr(sitk, name) == pixel), None)
 
 
 def as_stored_picture(result: SegmentationResult, values: np.ndarray) -> np.ndarray:
