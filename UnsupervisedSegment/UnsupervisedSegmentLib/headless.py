@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import slicer
+import vtk
 
 
 @dataclass
@@ -25,6 +26,7 @@ class HeadlessSlicer:
     @classmethod
     def create(cls, scene: slicer.vtkMRMLScene | None = None) -> HeadlessSlicer:
         """Set up the logics on ``scene`` (a new one if None), as Slicer's application does at start-up."""
+        use_all_cores_in_vtk()
         scene = scene or slicer.vtkMRMLScene()
         app_logic = slicer.vtkSlicerApplicationLogic()
         app_logic.SetMRMLScene(scene)
@@ -49,6 +51,15 @@ class HeadlessSlicer:
         if node is None:
             raise OSError(f"could not load {path} as a volume")
         return node
+
+
+def use_all_cores_in_vtk() -> None:
+    """Run VTK's parallel filters (flying edges of the closed surfaces...) on every core, as in
+    Slicer, whose VTK is built with the TBB back-end; a VTK that runs them sequentially (the
+    slicer-core wheel's default) is switched to its thread back-end where it has one."""
+    smp = vtk.vtkSMPTools
+    if smp.GetBackend() == "Sequential":
+        smp.SetBackend("STDThread")
 
 
 def _stem(path: str | Path) -> str:

@@ -128,7 +128,9 @@ def segment_channels(
         notes.append(f"lesion: {description}")
         labels[lesion] = n_clusters + 1
         segments.append(Segment(n_clusters + 1, LESION_NAME, LESION_COLOR))
-    statistics = segment_statistics(labels, {s.label: s.name for s in segments}, channels, grid.voxel_volume_mm3)
+    raw_features = len(feature_names) == len(channels) and all(a is b for a, b in zip(clustered, channels))
+    statistics = segment_statistics(labels, {s.label: s.name for s in segments}, channels, grid.voxel_volume_mm3,
+                                    inside_values=features if raw_features else None)
     return SegmentationResult(
         grid=grid,
         labels=labels,

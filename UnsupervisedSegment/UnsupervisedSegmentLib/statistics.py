@@ -20,20 +20,26 @@ def statistics_columns(channel_names: Sequence[str]) -> list[str]:
 
 
 def segment_statistics(
-    labels: np.ndarray, names: dict[int, str], channels: Sequence[Channel], voxel_volume_mm3: float
+    labels: np.ndarray, names: dict[int, str], channels: Sequence[Channel], voxel_volume_mm3: float,
+    inside_values: np.ndarray | None = None,
 ) -> list[dict[str, object]]:
     """One row per label in ``names`` (label -> segment name): counts, volumes, means, stds.
 
     One bincount pass per channel over the labelled voxels only (labels > 0, unless label 0
-    is asked for), float64 sums.
+    is asked for), float64 sums. ``inside_values``, when the caller has them (the feature
+    matrix), are the channels' values at the voxels with labels > 0 in raster order, one column
+    per channel: they save reading every channel again.
     """
     n_labels = max(names) + 1
     inside = labels > 0 if min(names) > 0 else np.ones(labels.shape, dtype=bool)
     flat_labels = labels[inside]
     counts = np.bincount(flat_labels, minlength=n_labels)
+    if inside_values is not None and inside_values.shape != (len(flat_labels), len(channels)):
+        raise ValueError("inside_values must hold one row per labelled voxel and one column per channel")
     moments = {}
-    for channel in channels:
-        values = np.nan_to_num(channel.data[inside].astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0, copy=False)
+    for column, channel in enumerate(channels):
+        masked = channel.data[inside] if inside_values is None else inside_values[:, column]
+        values = np.nan_to_num(masked.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0, copy=False)
         sums = np.bincount(flat_labels, weights=values, minlength=n_labels)
         squares = np.bincount(flat_labels, weights=np.square(values, out=values), minlength=n_labels)
         moments[channel.name] = (sums, squares)
