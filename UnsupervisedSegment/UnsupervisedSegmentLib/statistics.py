@@ -39,7 +39,9 @@ def segment_statistics(
     moments = {}
     for column, channel in enumerate(channels):
         masked = channel.data[inside] if inside_values is None else inside_values[:, column]
-        values = np.nan_to_num(masked.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0, copy=False)
+        values = masked.astype(np.float64)
+        if not np.isfinite(values.sum()):
+            np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
         sums = np.bincount(flat_labels, weights=values, minlength=n_labels)
         squares = np.bincount(flat_labels, weights=np.square(values, out=values), minlength=n_labels)
         moments[channel.name] = (sums, squares)
