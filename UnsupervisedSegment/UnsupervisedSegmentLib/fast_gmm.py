@@ -15,8 +15,8 @@ to the component weights) and stopping rule (change of the mean log-likelihood p
   result gives a mixture (one M-step from its labels) that runs TRIAL_EM_STEPS EM steps on the
   pilot, and the highest log-likelihood wins. All of it is deterministic for ``random_state``
   and costs some 20–60 ms. EM then converges on the pilot and climbs the ladder of row sets
-  (the ≤ 50,000-row sample or histogram, all rows: ``Prepared.ladder``). On a subsample EM
-  converges to ``tol × SAMPLE_TOL_FACTOR``, elsewhere to ``tol``. The pilot sample is fixed
+  (the ≤ 50,000-row sample or histogram, all rows: ``Prepared.ladder``). On a subsample or
+  histogram EM converges to ``tol × SAMPLE_TOL_FACTOR``, on all rows to ``tol``. The pilot sample is fixed
   and the k-means candidates are refined until no centre moves, so seeds whose seedings fall
   in the same basin start EM from exactly the same point, and EM converged further on the
   (seed-independent) subsample reaches the same optimum from nearby starts (scikit-learn
@@ -79,7 +79,7 @@ COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 MAX_BIN_WIDTH_SD = 0.05
 #: EM steps on the pilot sample by which the k-means candidates of the initialisation are compared.
 TRIAL_EM_STEPS = 3
-#: EM on a subsample stops at this fraction of ``tol``. Flat
+#: EM on a subsample or one-channel histogram stops at this fraction of ``tol``. Flat
 #: likelihoods (several raw MRI sequences) make EM crawl: stopped at ``tol`` it ends where its
 #: start put it, and the result depends on the seed; converged further on the
 #: (seed-independent) sample it reaches the same optimum from any good start.
@@ -263,8 +263,8 @@ def _em(
 
 def _tight(rows: Rows, data: Prepared) -> bool:
     """Whether EM converges on ``rows`` to ``tol × SAMPLE_TOL_FACTOR``: on a subsample of the
-    rows (not on a one-channel histogram, nor on all rows)."""
-    return rows is not data.full and data.bin_width is None
+    rows or a one-channel histogram (cheap), not on all rows."""
+    return rows is not data.full
 
 
 def _histogram_too_coarse(data: Prepared, mixture: _Mixture) -> bool:
