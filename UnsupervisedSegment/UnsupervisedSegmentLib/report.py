@@ -4,8 +4,8 @@ Top: the first input at several axial slices with the label overlay. Middle: his
 the masked voxels of every input, stacked by cluster. Bottom: pair plots of the clustered
 features (a subsample of voxels, coloured by cluster).
 
-Drawn with matplotlib's Agg canvas directly (no pyplot), on a fixed layout; the histograms
-are counted in one bincount pass per input and drawn as one filled step outline per cluster.
+Drawn on the small raster canvas of :mod:`raster` (numpy and Pillow; no matplotlib), on a
+fixed layout of 256-pixel panels; the histograms are counted in one bincount pass per input.
 """
 
 from __future__ import annotations
@@ -14,18 +14,21 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import ListedColormap
-from matplotlib.figure import Figure
 
 from .pipeline import SegmentationResult
+from .raster import Axes, Canvas, grid_boxes
 
 SLICES = 4
 MAX_PAIRS = 6
 PAIR_POINTS = 20_000
 HISTOGRAM_BINS = 80
-#: At most about this many ticks per axis (each tick costs matplotlib a few ms to build and draw).
-TICKS = 4
+#: Pixels a side of one panel (matplotlib's 3.2 inches at 80 dots per inch, as before).
+PANEL = 256
+#: Figure fractions left, right, bottom, top of the panel grid, and the gaps between panels.
+MARGINS = (0.05, 0.98, 0.06, 0.92)
+WSPACE, HSPACE = 0.3, 0.35
+#: Opacity of the label overlay and of the pair plots' points.
+OVERLAY_ALPHA, POINT_ALPHA = 0.5, 0.4
 
 
 def overlay_slices(mask: np.ndarray, count: int = SLICES) -> list[int]:
@@ -56,54 +59,57 @@ def save_report(result: SegmentationResult, path: str | Path, seed: int = 0) -> 
     pairs = list(itertools.combinations(range(len(names)), 2))[:MAX_PAIRS]
     n_cols = max(SLICES, len(names), len(pairs), 1)
     n_rows = 3 if pairs else 2
-    figure = Figure(figsize=(3.2 * n_cols, 3.2 * n_rows))
-    FigureCanvasAgg(figure)
-    layout = figure.add_gridspec(n_rows, n_cols)
+    canvas = Canvas(PANEL * n_cols, PANEL * n_rows)
+    boxes = grid_boxes(canvas.pixels.shape[1], canvas.pixels.shape[0], n_rows, n_cols, MARGINS, WSPACE, HSPACE)
     colours = [segment.color for segment in result.segments]
-    label_colours = ListedColormap([(0, 0, 0, 0)] + [(*c, 0.5) for c in colours])
-    first = result.channels[0].data
-    for column, k in enumerate(overlay_slices(result.mask)):
-        axis = figure.add_subplot(layout[0, column])
-        axis.set_axis_off()
-        axis.imshow(first[:, :, k].T, cmap="gray", origin="lower")
-        axis.imshow(result.labels[:, :, k].T, cmap=label_colours, vmin=0, vmax=len(colours), origin="lower",
-                    interpolation="nearest")
-        axis.set_title(f"{result.channel_names[0]}, slice k={k}", fontsize=9)
+    _draw_slices(canvas, boxes[0], result, colours)
     cluster = result.labels[result.mask]
     row_of_label = np.zeros(int(cluster.max()) + 1, dtype=np.intp)
     row_of_label[[s.label for s in result.segments]] = np.arange(len(result.segments))
     rows = row_of_label[cluster]
     for column, (values, name) in enumerate(zip(result.features.T, names)):
-        axis = figure.add_subplot(layout[1, column])
         edges, counts = stacked_histogram(values, rows, len(result.segments))
-        steps = np.repeat(edges, 2)[1:-1]
-        bottom = np.zeros(len(steps))
-        for segment, colour, count in zip(result.segments, colours, counts):
-            top = bottom + np.repeat(count, 2)
-            axis.fill_between(steps, bottom, top, color=colour, linewidth=0, label=segment.name)
-            bottom = top
-        axis.set_title(f"{name} (masked voxels)", fontsize=9)
-        axis.tick_params(labelsize=7)
-        axis.locator_params(nbins=TICKS)
+        top = float(counts.sum(axis=0).max())
+        axes = Axes(canvas, boxes[1][column], _padded(edges[0], edges[-1]), (0.0, 1.05 * top))
+        axes.stacked_steps(edges, counts, colours)
+        axes.frame(title=f"{name} (masked voxels)")
         if column == 0:
-            axis.legend(fontsize=7)
+            axes.legend([segment.name for segment in result.segments], colours)
     if pairs:
         rng = np.random.default_rng(seed)
         take = np.sort(rng.choice(cluster.size, size=min(PAIR_POINTS, cluster.size), replace=False))
         sample_rows = rows[take]
         for column, (a, b) in enumerate(pairs):
-            axis = figure.add_subplot(layout[2, column])
+            x, y = result.features[take, a], result.features[take, b]
+            axes = Axes(canvas, boxes[2][column], _padded(x.min(), x.max()), _padded(y.min(), y.max()))
             for index, colour in enumerate(colours):
-                points = take[sample_rows == index]
-                axis.plot(result.features[points, a], result.features[points, b], linestyle="", marker="o",
-                          markersize=1, markeredgewidth=0, color=colour, alpha=0.4)
-            axis.set_xlabel(names[a], fontsize=8)
-            axis.set_ylabel(names[b], fontsize=8)
-            axis.tick_params(labelsize=7)
-            axis.locator_params(nbins=TICKS)
-    figure.suptitle(_title(result), fontsize=11)
-    figure.subplots_adjust(left=0.05, right=0.98, bottom=0.06, top=0.92, wspace=0.3, hspace=0.35)
-    figure.savefig(str(path), dpi=80, format="png", pil_kwargs={"compress_level": 1})
+                chosen = sample_rows == index
+                axes.scatter(x[chosen], y[chosen], colour, POINT_ALPHA)
+            axes.frame(xlabel=names[a], ylabel=names[b])
+    canvas.text((canvas.pixels.shape[1] / 2, 0.04 * canvas.pixels.shape[0]), _title(result), 12)
+    canvas.save_png(path)
+
+
+def _draw_slices(canvas: Canvas, boxes: list, result: SegmentationResult, colours: list) -> None:
+    """The first input's axial slices (grey, each scaled to its own range) with the labels at half opacity."""
+    first = result.channels[0].data
+    palette = np.asarray([(0.0, 0.0, 0.0)] + [tuple(c[:3]) for c in colours], dtype=np.float32)
+    for box, k in zip(boxes, overlay_slices(result.mask)):
+        grey = first[:, :, k].T[::-1].astype(np.float32)  # rows from anterior to posterior, as imshow's origin="lower"
+        low, high = float(np.nanmin(grey)), float(np.nanmax(grey))
+        grey = np.nan_to_num((grey - low) / (high - low) if high > low else np.zeros_like(grey))
+        rgb = np.repeat(grey[:, :, None], 3, axis=2)
+        labels = result.labels[:, :, k].T[::-1]
+        labelled = labels > 0
+        rgb[labelled] += OVERLAY_ALPHA * (palette[np.minimum(labels[labelled], len(colours))] - rgb[labelled])
+        placed = canvas.picture(rgb, box)
+        canvas.text(((box.left + box.right) / 2, placed.top - 4), f"{result.channel_names[0]}, slice k={k}", 9, "mb")
+
+
+def _padded(low: float, high: float) -> tuple[float, float]:
+    """Axis limits with 5 % of the range added on each side."""
+    margin = 0.05 * (high - low) if high > low else 0.5
+    return float(low) - margin, float(high) + margin
 
 
 def _title(result: SegmentationResult) -> str:
