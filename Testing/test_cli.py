@@ -197,13 +197,14 @@ def test_resampled_input_is_reported(phantom_files, tmp_path, capsys):
     assert "resampled (linear)" in capsys.readouterr().err
 
 
-def test_failure_while_writing_leaves_nothing_half_written(phantom_files, tmp_path, monkeypatch):
+@pytest.mark.parametrize("writer", ["write_statistics_csv", "write_seg_nrrd"])  # main thread, writer thread
+def test_failure_while_writing_leaves_nothing_half_written(phantom_files, tmp_path, monkeypatch, writer):
     import UnsupervisedSegmentLib.outputs as outputs
 
     paths, _ = phantom_files
-    def broken_csv(*args, **kwargs):
+    def broken(*args, **kwargs):
         raise OSError("disk full")
-    monkeypatch.setattr(outputs, "write_statistics_csv", broken_csv)
+    monkeypatch.setattr(outputs, writer, broken)
     out = tmp_path / "out"
     with pytest.raises(OSError):
         main(["run", *map(str, paths), "-q", "--output-dir", str(out)])

@@ -12,6 +12,7 @@ import csv
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -80,22 +81,26 @@ def write_outputs(
     ``extra(result, staging_dir)`` may add more files to the same atomic set.
     """
     planar = is_planar(result.grid)
-    with atomic_output_dir(directory) as staging:
-        write_nifti(result.labels, result.grid, staging / LABELS_FILE)
-        write_seg_nrrd(result.labels, result.grid, result.segments, staging / SEGMENTATION_FILE)
+    with atomic_output_dir(directory) as staging, ThreadPoolExecutor(max_workers=1) as writer:
+        # the compressed volumes are written on a thread beside the rest (zlib releases the GIL)
+        volumes = [writer.submit(write_nifti, result.labels, result.grid, staging / LABELS_FILE),
+                   writer.submit(write_seg_nrrd, result.labels, result.grid, result.segments,
+                                 staging / SEGMENTATION_FILE)]
+        if result.posteriors is not None:
+            volumes.append(writer.submit(write_nifti, result.posteriors, result.grid, staging / POSTERIORS_FILE))
+        if result.lesion is not None:
+            volumes.append(writer.submit(write_nifti, result.lesion.astype(np.uint8), result.grid,
+                                         staging / LESION_FILE))
+        if quantised:
+            volumes.append(writer.submit(lambda: write_nifti(_squeeze_channels(result.quantised), result.grid,
+                                                             staging / QUANTISED_FILE)))
         if planar:  # photos and 2D slices: areas, and pictures a person can open
             rows = area_rows(result)
             write_statistics_csv(rows, list(rows[0]), staging / STATISTICS_FILE)
             write_planar_pictures(result, staging, quantised=quantised)
         else:
             write_statistics_csv(result.statistics, statistics_columns(result.channel_names), staging / STATISTICS_FILE)
-        if result.posteriors is not None:
-            write_nifti(result.posteriors, result.grid, staging / POSTERIORS_FILE)
-        if result.lesion is not None:
-            write_nifti(result.lesion.astype(np.uint8), result.grid, staging / LESION_FILE)
-        if quantised:
-            write_nifti(_squeeze_channels(result.quantised), result.grid, staging / QUANTISED_FILE)
-        if report:  # matplotlib is needed only for the figure
+        if report:  # the 2D picture report needs matplotlib: imported only here
             if planar:
                 from .picture_report import save_picture_report as save_report
             else:
@@ -103,6 +108,8 @@ def write_outputs(
             save_report(result, staging / REPORT_FILE)
         if extra is not None:
             extra(result, staging)
+        for volume in volumes:
+            volume.result()  # the writer's error, if any, is raised here
         names = sorted(path.name for path in staging.iterdir())
     return [Path(directory) / name for name in names]
 
