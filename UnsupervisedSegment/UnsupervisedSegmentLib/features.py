@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import UserInputError
+from .fast_common import parallel
 from .options import SCALINGS
 from .volume import Channel
 
@@ -18,23 +19,25 @@ def feature_matrix(channels: Sequence[Channel], mask: np.ndarray) -> tuple[np.nd
     A channel that is constant inside the mask carries no information: it is dropped with a
     warning. If every channel is constant, UserInputError.
     """
-    features = np.empty((int(np.count_nonzero(mask)), len(channels)), dtype=np.float32)
+    columns = np.empty((len(channels), int(np.count_nonzero(mask))), dtype=np.float32)
+
+    def gather(index: int) -> None:  # one pass over a volume; numpy releases the GIL, so inputs go in parallel
+        columns[index] = channels[index].data[mask]
+
+    parallel(gather, range(len(channels)))
     kept, names, warnings = [], [], []
-    for column, channel in enumerate(channels):
-        values = features[:, column]
-        values[:] = channel.data[mask]  # one pass over the volume per channel
+    for index, (channel, values) in enumerate(zip(channels, columns)):
         if values.min() == values.max():
             warnings.append(
                 f"input {channel.name!r} is constant ({values[0]:g}) inside the mask: left out of the clustering"
             )
             continue
-        kept.append(column)
+        kept.append(index)
         names.append(channel.name)
     if not kept:
         raise UserInputError("every input is constant inside the mask: there is nothing to cluster")
-    if len(kept) < len(channels):
-        features = np.ascontiguousarray(features[:, kept])
-    return features, names, warnings
+    selected = columns if len(kept) == len(channels) else columns[kept]
+    return np.ascontiguousarray(selected.T), names, warnings
 
 
 def scale_features(features: np.ndarray, scaling: str, names: Sequence[str]) -> np.ndarray:
