@@ -14,8 +14,8 @@ Side by side, from one driver process, on one machine:
   mean log-likelihood of the mixture refitted from each labelling (one M-step from the labels).
 
 Cases: ``../shared/data/tcga-du-7294`` (four raw sequences, 240×240×155) and the BRATS-size phantom of
-``bench/engine.py`` written as four NIfTI files. Ratios, not seconds, are the result: the machine is
-shared.
+``bench/engine.py`` written as four NIfTI files. Each action runs once untimed (warm-up), then
+REPEATS times; the median is reported. Ratios, not seconds, are the result: the machine is shared.
 
     .venv/bin/python bench/end_to_end.py                                   # everything
     .venv/bin/python bench/end_to_end.py --cases tcga --sections run apply # a part
@@ -32,6 +32,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import nibabel as nib
 import numpy as np
@@ -204,22 +205,37 @@ HEADER = ("| case | what | fast s | sklearn s | ratio | fast stages s | sklearn 
           "(× float32 inputs) / sklearn | notes |\n|" + "---|" * 9)
 
 
+#: Timed repetitions of each measured action (after one untimed warm-up); the median is reported.
+REPEATS = 3
+
+
+def median_timing(measure: Callable[[], Timing]) -> Timing:
+    """One untimed warm-up (Python's bytecode cache, the page cache, first imports in this process),
+    then the median of REPEATS timed runs (by wall time) of ``measure``."""
+    measure()
+    timings = sorted((measure() for _ in range(REPEATS)), key=lambda timing: timing.seconds)
+    return timings[len(timings) // 2]
+
+
 def bench_case(case: str, paths: dict[str, Path], sections: list[str], out: Path) -> list[str]:
     """The rows of one case."""
     input_mb = sum(int(np.prod(nib.load(str(p)).shape[:3])) * 4 for p in paths.values()) / 2**20
     rows = []
+
+    def cli(engine: str, extra: list[str], what: str) -> Timing:
+        return median_timing(lambda: run_cli(cli_arguments(paths, out / f"{case}-{what}-{engine}", engine, extra)))
+
     if "run" in sections:
-        fast = run_cli(cli_arguments(paths, out / f"{case}-run-fast", "fast", ["-k", str(CLUSTERS)]))
-        slow = run_cli(cli_arguments(paths, out / f"{case}-run-sklearn", "sklearn", ["-k", str(CLUSTERS)]))
-        rows.append(compare("run", case, fast, slow, input_mb))
+        k = ["-k", str(CLUSTERS)]
+        rows.append(compare("run", case, cli("fast", k, "run"), cli("sklearn", k, "run"), input_mb))
         print(rows[-1], flush=True)
     if "apply" in sections:
-        rows.append(compare("apply", case, apply_in_slicer(paths, "fast"), apply_in_slicer(paths, "sklearn"), input_mb))
+        rows.append(compare("apply", case, median_timing(lambda: apply_in_slicer(paths, "fast")),
+                            median_timing(lambda: apply_in_slicer(paths, "sklearn")), input_mb))
         print(rows[-1], flush=True)
     if "lesion" in sections:
-        fast = run_cli(cli_arguments(paths, out / f"{case}-lesion-fast", "fast", ["--lesion"]))
-        slow = run_cli(cli_arguments(paths, out / f"{case}-lesion-sklearn", "sklearn", ["--lesion"]))
-        rows.append(compare("lesion", case, fast, slow, input_mb))
+        rows.append(compare("lesion", case, cli("fast", ["--lesion"], "lesion"), cli("sklearn", ["--lesion"], "lesion"),
+                            input_mb))
         print(rows[-1], flush=True)
     return rows
 
@@ -234,7 +250,8 @@ def main() -> None:
     args = parser.parse_args()
     lines = [f"Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`; {os.cpu_count()} cores, "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. GMM k = {CLUSTERS} (lesion: its preset k = 6 "
-             "+ MRF beta 1). Stages from the progress messages; start-up = interpreter and imports.\n", HEADER]
+             f"+ MRF beta 1). Median of {REPEATS} runs after a warm-up. Stages from the progress messages; start-up = "
+             "interpreter and imports.\n", HEADER]
     print("\n".join(lines), flush=True)
     with tempfile.TemporaryDirectory(prefix="end-to-end-") as scratch:
         scratch_dir = Path(scratch)
