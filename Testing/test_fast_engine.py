@@ -261,3 +261,16 @@ def test_lib_does_not_import_slicer() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_weighted_log_prob_matches_sklearns_formula(data: tuple[np.ndarray, np.ndarray], covariance_type: str) -> None:
+    x, _ = data
+    model = FastGaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(x)
+    reference = GaussianMixture(3, covariance_type=covariance_type)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        setattr(reference, name, getattr(model, name))
+    expected = reference._estimate_weighted_log_prob(x.astype(np.float64))
+    result = model.weighted_log_prob(x)
+    assert result.dtype == np.float32 and result.shape == expected.shape
+    np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-3)

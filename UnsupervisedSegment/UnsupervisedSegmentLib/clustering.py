@@ -112,6 +112,8 @@ class ClusterModel(Estimator):
         X = np.asarray(X)
         if self.method == "gmm":
             backend = self.backend_
+            if isinstance(backend, FastGaussianMixture):  # float32, chunked on both cores
+                return backend.weighted_log_prob(X)[:, self.order_]
             return mixture_log_likelihood(X, backend.weights_, backend.means_, backend.covariances_,
                                           self.covariance_type)[:, self.order_]
         labels = self.predict(X)

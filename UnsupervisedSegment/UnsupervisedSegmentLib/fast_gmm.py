@@ -417,6 +417,19 @@ class FastGaussianMixture(Estimator):
         return proba
 
     @single_threaded_blas
+    def weighted_log_prob(self, X: Any) -> np.ndarray:
+        """(n_samples, k) float32 log(weight_j · N(x | μ_j, Σ_j)) of each row (what the MRF prior
+        starts from); scikit-learn computes it as ``_estimate_weighted_log_prob``, in float64."""
+        rows, density = self._chunks(X)
+        log_prob = np.empty((len(rows), self.means_.shape[0]), dtype=np.float32)
+
+        def chunk(x: np.ndarray, _: Optional[np.ndarray], part: slice) -> None:
+            log_prob[part] = density(x).T
+
+        rows.map(chunk, self.means_.size)
+        return log_prob
+
+    @single_threaded_blas
     def score_samples(self, X: Any) -> np.ndarray:
         """Log-likelihood of each row of ``X`` (float64)."""
         rows, density = self._chunks(X)
