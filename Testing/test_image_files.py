@@ -38,9 +38,24 @@ def test_nifti_voxels_are_read_as_nibabel_reads_them(tmp_path, dtype, slope, int
     path = tmp_path / f"scan{suffix}"
     nib.save(image, str(path))
     channel = read_channels(path)[0]
-    expected = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+    expected = nib.load(str(path))
     assert channel.data.dtype == np.float32
-    np.testing.assert_array_equal(channel.data, expected)
+    np.testing.assert_array_equal(channel.data, np.asarray(expected.dataobj, dtype=np.float32))
+    np.testing.assert_array_equal(channel.grid.affine, expected.affine)
+
+
+def test_unusual_gzip_niftis_read_as_nibabel_reads_them(tmp_path):
+    values = np.arange(7 * 6 * 5, dtype=np.int16).reshape(7, 6, 5)
+    image = nib.Nifti1Image(values, PHANTOM_AFFINE)
+    image.header.extensions.append(nib.nifti1.Nifti1Extension("comment", b"an extension moves the voxels"))
+    nib.save(image, str(tmp_path / "extended.nii.gz"))
+    plain = nib.Nifti1Image(values, PHANTOM_AFFINE).to_bytes()
+    (tmp_path / "members.nii.gz").write_bytes(gzip.compress(plain[:200]) + gzip.compress(plain[200:]))
+    (tmp_path / "v2.nii.gz").write_bytes(gzip.compress(nib.Nifti2Image(values, PHANTOM_AFFINE).to_bytes()))
+    for name in ("extended.nii.gz", "members.nii.gz", "v2.nii.gz"):
+        channel = read_channels(tmp_path / name)[0]
+        np.testing.assert_array_equal(channel.data, values.astype(np.float32))
+        np.testing.assert_array_equal(channel.grid.affine, nib.load(str(tmp_path / name)).affine)
 
 
 def test_nrrd_written_by_itk_reads_on_the_same_grid_as_nifti(tmp_path):
