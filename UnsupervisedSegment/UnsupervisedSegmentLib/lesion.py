@@ -75,6 +75,7 @@ import numpy as np
 
 from .lazy import lazy_module
 from .masking import otsu_threshold
+from .morphology import ball, deeper_than, dilate, fill_holes, opening
 from .options import LESION_PRESET, LESION_TYPES  # noqa: F401 - the preset and the types are part of the lesion rule
 
 ndimage = lazy_module("scipy.ndimage")  # used only when a lesion is looked for
@@ -159,13 +160,6 @@ def healthy_peak(values: np.ndarray) -> tuple[float, float]:
     return float(centres[top]), float(right - centres[top]) / HWHM_PER_SD
 
 
-def ball(radius_mm: float, spacing: Sequence[float]) -> np.ndarray:
-    """A ball of ``radius_mm`` as a structuring element on voxels of ``spacing`` mm."""
-    reach = [int(radius_mm // s) for s in spacing]
-    grid = np.ogrid[tuple(slice(-r, r + 1) for r in reach)]
-    return sum((g * s) ** 2 for g, s in zip(grid, spacing)) <= radius_mm**2
-
-
 def largest_components(candidate: np.ndarray) -> np.ndarray:
     """The largest 26-connected component of ``candidate`` (all False when it is empty)."""
     components, n = ndimage.label(candidate, structure=FULL)
@@ -200,10 +194,8 @@ def fill_enclosed_holes(candidate: np.ndarray, spacing: Sequence[float]) -> np.n
 
 def _fill_holes_3d_then_2d(candidate: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
     """:func:`fill_enclosed_holes` on an array whose border is background or the volume's border."""
-    filled = ndimage.binary_fill_holes(candidate)
     axis = len(spacing) - 1 - int(np.argmax(np.asarray(spacing)[::-1]))  # ties: the last axis
-    slices = [ndimage.binary_fill_holes(plane) for plane in np.moveaxis(filled, axis, 0)]
-    return np.moveaxis(np.stack(slices), 0, axis)
+    return fill_holes(fill_holes(candidate), plane_axis=axis)
 
 
 @dataclass
@@ -273,8 +265,8 @@ def brain_regions(mask: np.ndarray, channels: Mapping[str, np.ndarray], spacing:
         if (mask & ~above & border).any():
             tissue &= above
             how = f"the mask above Otsu's threshold of {reference} (background, skull and CSF left out)"
-    opened = ndimage.binary_opening(tissue, structure=ball(OPENING_MM, spacing))
-    brain = ndimage.binary_fill_holes(largest_components(opened) if opened.any() else tissue) & mask
+    opened = opening(tissue, ball(OPENING_MM, spacing))
+    brain = fill_holes(largest_components(opened) if opened.any() else tissue) & mask
     return tissue & brain, brain, how
 
 
@@ -299,8 +291,7 @@ def gather_evidence(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacin
         if role is not None and role not in roles.values():
             roles[name] = role
     tissue, brain, how = brain_regions(mask, channels, spacing, roles, border)
-    depth = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
-    search = brain & (depth > RIM_MM)
+    search = deeper_than(brain, RIM_MM, spacing)
     notes = [f"brain: {how}, largest part after a {OPENING_MM:g} mm opening, "
              f"{brain.sum() * np.prod(spacing) / MM3_PER_ML:.0f} mL; search deeper than {RIM_MM:g} mm"]
     z: dict[str, np.ndarray] = {}
@@ -323,10 +314,10 @@ def tumour_mass(evidence: Evidence, hyperintense: np.ndarray) -> tuple[np.ndarra
     """The main hyperintense mass after the opening (and its core before growing back), computed once."""
     if "mass" not in evidence.cache:
         structure = ball(OPENING_MM, evidence.spacing)
-        core = ndimage.binary_opening(hyperintense, structure=structure)
+        core = opening(hyperintense, structure)
         if core.any():
             core = largest_components(core)
-            evidence.cache["mass"] = (ndimage.binary_dilation(core, structure=structure) & hyperintense, core)
+            evidence.cache["mass"] = (dilate(core, structure) & hyperintense, core)
         else:
             evidence.cache["mass"] = (core, core)
     return evidence.cache["mass"]
