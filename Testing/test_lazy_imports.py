@@ -43,8 +43,7 @@ for c in range(2):
 status = main(["run", sys.argv[1] + "/c0.nii.gz", sys.argv[1] + "/c1.nii.gz", "-q",
                "--output-dir", sys.argv[1] + "/out"])
 heavy = ("sklearn", "matplotlib", "SimpleITK")
-loaded = [name for name, module in list(sys.modules.items()) if type(module).__name__ != "_LazyModule"]
-print(status, sorted({name.split(".")[0] for name in loaded if name.split(".")[0] in heavy}))
+print(status, sorted({name.split(".")[0] for name in list(sys.modules) if name.split(".")[0] in heavy}))
 """
 
 
@@ -52,3 +51,18 @@ def test_a_nifti_run_with_its_report_loads_no_simpleitk_sklearn_or_matplotlib(tm
     output = subprocess.run([sys.executable, "-c", RUN_SCRIPT, str(tmp_path)], cwd=LIB, capture_output=True,
                             text=True, check=True)
     assert output.stdout.strip().splitlines()[-1] == "0 []"
+
+
+THREADS_SCRIPT = """
+from concurrent.futures import ThreadPoolExecutor
+from UnsupervisedSegmentLib.lazy import lazy_module
+
+sitk = lazy_module("SimpleITK")
+with ThreadPoolExecutor(8) as pool:  # the first reads race for the import
+    print(sorted(set(pool.map(lambda _: sitk.ProcessObject.__name__, range(8)))))
+"""
+
+
+def test_a_lazy_module_imported_from_several_threads_at_once_is_whole() -> None:
+    output = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], cwd=LIB, capture_output=True, text=True, check=True)
+    assert output.stdout.strip() == "['ProcessObject']"

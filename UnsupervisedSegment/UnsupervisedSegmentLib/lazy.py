@@ -3,21 +3,38 @@ a second to every run, while a run on NIfTI files without N4 or denoising never 
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
+import threading
 from types import ModuleType
+from typing import Any
 
 
-def lazy_module(name: str) -> ModuleType:
-    """The module ``name``, loaded when one of its attributes is first read (already loaded: as is)."""
+class LazyModule:
+    """Stands for a module until one of its attributes is read, then imports it (once, under a
+    lock: inputs are read on several threads, and a module half-imported by one thread must
+    not be seen by another) and hands out its attributes."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module: ModuleType | None = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, attribute: str) -> Any:
+        if self._module is None:
+            with self._lock:
+                if self._module is None:
+                    self._module = importlib.import_module(self._name)
+        return getattr(self._module, attribute)
+
+
+def lazy_module(name: str) -> Any:
+    """The module ``name`` if already imported, else a :class:`LazyModule` standing for it.
+
+    ImportError at once when the module is not installed."""
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
+    if importlib.util.find_spec(name) is None:
         raise ImportError(f"No module named {name!r}")
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
+    return LazyModule(name)
