@@ -56,30 +56,31 @@ def _views(shape: tuple[int, ...], offset: np.ndarray) -> tuple[tuple[slice, ...
 
 def erode(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:
     """Binary erosion of ``mask`` by a symmetric ``structure`` (outside = background)."""
-    offsets = _offsets(structure)
-    if len(offsets) > MAX_SHIFTS:
-        return ndimage.binary_erosion(mask, structure=structure)
-    result = mask.copy()
-    for offset in offsets:
-        target, source = _views(mask.shape, offset)
-        result[target] &= mask[source]
-        for axis, (d, n) in enumerate(zip(offset, mask.shape)):  # voxels whose neighbour lies outside
-            if d:
-                edge = [slice(None)] * mask.ndim
-                edge[axis] = slice(n - d, None) if d > 0 else slice(0, -d)
-                result[tuple(edge)] = False
-    return result
+    return _by_shifts(mask, structure, eroding=True)
 
 
 def dilate(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:
     """Binary dilation of ``mask`` by a symmetric ``structure``."""
+    return _by_shifts(mask, structure, eroding=False)
+
+
+def _by_shifts(mask: np.ndarray, structure: np.ndarray, eroding: bool) -> np.ndarray:
+    """Erosion (AND of the shifted views; voxels whose neighbour lies outside are cleared) or
+    dilation (OR), by scipy above MAX_SHIFTS offsets."""
     offsets = _offsets(structure)
     if len(offsets) > MAX_SHIFTS:
-        return ndimage.binary_dilation(mask, structure=structure)
+        operation = ndimage.binary_erosion if eroding else ndimage.binary_dilation
+        return operation(mask, structure=structure)
+    combine = np.logical_and if eroding else np.logical_or
     result = mask.copy()
     for offset in offsets:
         target, source = _views(mask.shape, offset)
-        result[target] |= mask[source]
+        combine(result[target], mask[source], out=result[target])
+        for axis, (d, n) in enumerate(zip(offset, mask.shape) if eroding else ()):
+            if d:
+                edge = [slice(None)] * mask.ndim
+                edge[axis] = slice(n - d, None) if d > 0 else slice(0, -d)
+                result[tuple(edge)] = False
     return result
 
 
