@@ -129,7 +129,9 @@ class Canvas:
 
     def finish(self) -> Image.Image:
         """The picture with frames and text drawn over the data."""
-        image = Image.fromarray(np.clip(self.pixels + 0.5, 0, 255).astype(np.uint8), "RGB")
+        self.pixels += 0.5  # rounding; every pixel is a blend of colours in 0..255
+        image = Image.fromarray(self.pixels.astype(np.uint8), "RGB")
+        self.pixels -= 0.5
         draw = ImageDraw.Draw(image)
         for box, fill, outline in self._patches:
             draw.rectangle((box.left, box.top, box.right - 1, box.bottom - 1), fill=fill, outline=outline)
