@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .fast_common import parallel
 from .pipeline import SegmentationResult
 from .raster import Axes, Canvas, grid_boxes
 
@@ -73,31 +74,28 @@ def save_report(result: SegmentationResult, path: str | Path, seed: int = 0) -> 
     canvas = Canvas(PANEL * n_cols, PANEL * n_rows)
     boxes = grid_boxes(canvas.pixels.shape[1], canvas.pixels.shape[0], n_rows, n_cols, MARGINS, WSPACE, HSPACE)
     colours = [segment.color for segment in result.segments]
-    _draw_slices(canvas, boxes[0], result, colours)
     cluster = result.labels[result.mask]
     row_of_label = np.zeros(int(cluster.max()) + 1, dtype=np.intp)
     row_of_label[[s.label for s in result.segments]] = np.arange(len(result.segments))
     rows = row_of_label[cluster]
-    histograms = StackedHistograms(rows, len(result.segments))
-    for column, (values, name) in enumerate(zip(result.features.T, names)):
-        edges, counts = histograms(values)
-        top = float(counts.sum(axis=0).max())
-        axes = Axes(canvas, boxes[1][column], _padded(edges[0], edges[-1]), (0.0, 1.05 * top))
-        axes.stacked_steps(edges, counts, colours)
-        axes.frame(title=f"{name} (masked voxels)")
-        if column == 0:
-            axes.legend([segment.name for segment in result.segments], colours)
-    if pairs:
-        rng = np.random.default_rng(seed)
-        take = np.sort(rng.choice(cluster.size, size=min(PAIR_POINTS, cluster.size), replace=False))
-        sample_rows = rows[take]
-        for column, (a, b) in enumerate(pairs):
-            x, y = result.features[take, a], result.features[take, b]
-            axes = Axes(canvas, boxes[2][column], _padded(x.min(), x.max()), _padded(y.min(), y.max()))
-            for index, colour in enumerate(colours):
-                chosen = sample_rows == index
-                axes.scatter(x[chosen], y[chosen], colour, POINT_ALPHA)
-            axes.frame(xlabel=names[a], ylabel=names[b])
+
+    def draw_histograms() -> None:
+        histograms = StackedHistograms(rows, len(result.segments))
+        for column, (values, name) in enumerate(zip(result.features.T, names)):
+            edges, counts = histograms(values)
+            top = float(counts.sum(axis=0).max())
+            axes = Axes(canvas, boxes[1][column], _padded(edges[0], edges[-1]), (0.0, 1.05 * top))
+            axes.stacked_steps(edges, counts, colours)
+            axes.frame(title=f"{name} (masked voxels)")
+            if column == 0:
+                axes.legend([segment.name for segment in result.segments], colours)
+
+    def draw_slices_and_pairs() -> None:
+        _draw_slices(canvas, boxes[0], result, colours)
+        if pairs:
+            _draw_pairs(canvas, boxes[2], result, pairs, rows, colours, seed)
+
+    parallel(lambda draw: draw(), [draw_histograms, draw_slices_and_pairs])  # disjoint panels, two cores
     canvas.text((canvas.pixels.shape[1] / 2, 0.04 * canvas.pixels.shape[0]), _title(result), 12)
     canvas.save_png(path)
 
@@ -116,6 +114,22 @@ def _draw_slices(canvas: Canvas, boxes: list, result: SegmentationResult, colour
         rgb[labelled] += OVERLAY_ALPHA * (palette[np.minimum(labels[labelled], len(colours))] - rgb[labelled])
         placed = canvas.picture(rgb, box)
         canvas.text(((box.left + box.right) / 2, placed.top - 4), f"{result.channel_names[0]}, slice k={k}", 9, "mb")
+
+
+def _draw_pairs(canvas: Canvas, boxes: list, result: SegmentationResult, pairs: list, rows: np.ndarray,
+                colours: list, seed: int) -> None:
+    """Scatter plots of feature pairs for a bounded random sample of the voxels, coloured by cluster."""
+    names = result.feature_names
+    rng = np.random.default_rng(seed)
+    take = np.sort(rng.choice(rows.size, size=min(PAIR_POINTS, rows.size), replace=False))
+    sample_rows = rows[take]
+    for box, (a, b) in zip(boxes, pairs):
+        x, y = result.features[take, a], result.features[take, b]
+        axes = Axes(canvas, box, _padded(x.min(), x.max()), _padded(y.min(), y.max()))
+        for index, colour in enumerate(colours):
+            chosen = sample_rows == index
+            axes.scatter(x[chosen], y[chosen], colour, POINT_ALPHA)
+        axes.frame(xlabel=names[a], ylabel=names[b])
 
 
 def _padded(low: float, high: float) -> tuple[float, float]:
