@@ -33,3 +33,16 @@ def test_values_given_by_the_caller_give_the_same_rows():
         segment_statistics(labels, names, channels, 1.0)
     with pytest.raises(ValueError, match="one row per labelled voxel"):
         segment_statistics(labels, names, channels, 1.0, inside_values=inside[1:])
+
+
+def test_labels_given_by_the_caller_give_the_same_rows():
+    rng = np.random.default_rng(1)
+    grid = Grid((9, 8, 7), np.eye(4))
+    labels = rng.integers(0, 4, size=grid.shape).astype(np.uint8)
+    channels = [Channel(f"c{c}", rng.normal(100, 10, grid.shape).astype(np.float32), grid) for c in range(2)]
+    names = {1: "a", 2: "b", 3: "c"}
+    inside = np.stack([c.data[labels > 0] for c in channels], axis=1)
+    expected = segment_statistics(labels, names, channels, 1.0)
+    assert segment_statistics(labels, names, channels, 1.0, inside_labels=labels[labels > 0]) == expected
+    assert segment_statistics(labels, names, channels, 1.0, inside_values=inside,
+                              inside_labels=labels[labels > 0]) == expected

@@ -116,8 +116,7 @@ def segment_channels(
     if not model.converged_:
         warnings.append(f"the {options.method} fit did not converge in {model.n_iter_} iterations")
     cluster_index, posteriors = spatial_posteriors(model, scaled, voxel_mask, grid, options, report, cluster_index)
-    labels = np.zeros(grid.shape, dtype=np.uint8 if n_clusters < 254 else np.uint16)
-    labels[voxel_mask] = cluster_index + 1
+    masked_labels = (cluster_index + 1).astype(np.uint8 if n_clusters < 254 else np.uint16)
     segments = [Segment(label, segment_name(label), segment_color(label)) for label in range(1, n_clusters + 1)]
     notes = [f"k = {n_clusters} chosen by BIC among {sorted(bic)}"] if bic else []
     lesion = lesion_type = None
@@ -126,11 +125,13 @@ def segment_channels(
         found = lesion_mask(voxel_mask, clustered, options.lesion_type)
         lesion, lesion_type, description = found.mask, found.lesion_type, found.description
         notes.append(f"lesion: {description}")
-        labels[lesion] = n_clusters + 1
+        masked_labels[lesion[voxel_mask]] = n_clusters + 1  # the lesion lies inside the mask
         segments.append(Segment(n_clusters + 1, LESION_NAME, LESION_COLOR))
+    labels = np.zeros(grid.shape, dtype=masked_labels.dtype)
+    labels[voxel_mask] = masked_labels
     raw_features = len(feature_names) == len(channels) and all(a is b for a, b in zip(clustered, channels))
     statistics = segment_statistics(labels, {s.label: s.name for s in segments}, channels, grid.voxel_volume_mm3,
-                                    inside_values=features if raw_features else None)
+                                    inside_values=features if raw_features else None, inside_labels=masked_labels)
     return SegmentationResult(
         grid=grid,
         labels=labels,

@@ -21,30 +21,33 @@ def statistics_columns(channel_names: Sequence[str]) -> list[str]:
 
 def segment_statistics(
     labels: np.ndarray, names: dict[int, str], channels: Sequence[Channel], voxel_volume_mm3: float,
-    inside_values: np.ndarray | None = None,
+    inside_values: np.ndarray | None = None, inside_labels: np.ndarray | None = None,
 ) -> list[dict[str, object]]:
     """One row per label in ``names`` (label -> segment name): counts, volumes, means, stds.
 
     One bincount pass per channel over the labelled voxels only (labels > 0, unless label 0
-    is asked for), float64 sums. ``inside_values``, when the caller has them (the feature
-    matrix), are the channels' values at the voxels with labels > 0 in raster order, one column
-    per channel: they save reading every channel again.
+    is asked for), float64 sums. When the caller has them, ``inside_values`` (the feature
+    matrix: the channels' values at the voxels with labels > 0 in raster order, one column per
+    channel) and ``inside_labels`` (the labels there) save reading every volume again.
     """
     n_labels = max(names) + 1
-    inside = labels > 0 if min(names) > 0 else np.ones(labels.shape, dtype=bool)
-    flat_labels = labels[inside]
-    counts = np.bincount(flat_labels, minlength=n_labels)
-    if inside_values is not None and inside_values.shape != (len(flat_labels), len(channels)):
+    if inside_labels is not None and min(names) == 0:
+        raise ValueError("inside_labels hold the labelled voxels only: label 0 cannot be counted from them")
+    if inside_labels is None or inside_values is None:
+        inside = labels > 0 if min(names) > 0 else np.ones(labels.shape, dtype=bool)
+        inside_labels = labels[inside] if inside_labels is None else inside_labels
+    counts = np.bincount(inside_labels, minlength=n_labels)
+    if inside_values is not None and inside_values.shape != (len(inside_labels), len(channels)):
         raise ValueError("inside_values must hold one row per labelled voxel and one column per channel")
     moments = {}
+    values, squares = np.empty(len(inside_labels)), np.empty(len(inside_labels))  # reused for every channel
     for column, channel in enumerate(channels):
-        masked = channel.data[inside] if inside_values is None else inside_values[:, column]
-        values = masked.astype(np.float64)
+        np.copyto(values, channel.data[inside] if inside_values is None else inside_values[:, column])
         if not np.isfinite(values.sum()):
             np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
-        sums = np.bincount(flat_labels, weights=values, minlength=n_labels)
-        squares = np.bincount(flat_labels, weights=np.square(values, out=values), minlength=n_labels)
-        moments[channel.name] = (sums, squares)
+        sums = np.bincount(inside_labels, weights=values, minlength=n_labels)
+        moments[channel.name] = (sums, np.bincount(inside_labels, weights=np.square(values, out=squares),
+                                                   minlength=n_labels))
     rows = []
     for label, name in names.items():
         count = int(counts[label])
