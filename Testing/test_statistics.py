@@ -22,27 +22,17 @@ def test_counts_volumes_means_and_stds():
     assert list(one) == statistics_columns(["x"])
 
 
-def test_values_given_by_the_caller_give_the_same_rows():
+def test_values_and_labels_given_by_the_caller_give_the_same_rows():
     rng = np.random.default_rng(0)
     grid = Grid((9, 8, 7), np.eye(4))
     labels = rng.integers(0, 4, size=grid.shape).astype(np.uint8)
     channels = [Channel(f"c{c}", rng.normal(100, 10, grid.shape).astype(np.float32), grid) for c in range(2)]
     names = {1: "a", 2: "b", 3: "c"}
-    inside = np.stack([c.data[labels > 0] for c in channels], axis=1)
-    assert segment_statistics(labels, names, channels, 1.0, inside_values=inside) == \
-        segment_statistics(labels, names, channels, 1.0)
-    with pytest.raises(ValueError, match="one row per labelled voxel"):
-        segment_statistics(labels, names, channels, 1.0, inside_values=inside[1:])
-
-
-def test_labels_given_by_the_caller_give_the_same_rows():
-    rng = np.random.default_rng(1)
-    grid = Grid((9, 8, 7), np.eye(4))
-    labels = rng.integers(0, 4, size=grid.shape).astype(np.uint8)
-    channels = [Channel(f"c{c}", rng.normal(100, 10, grid.shape).astype(np.float32), grid) for c in range(2)]
-    names = {1: "a", 2: "b", 3: "c"}
-    inside = np.stack([c.data[labels > 0] for c in channels], axis=1)
+    inside = labels > 0
+    values = np.stack([c.data[inside] for c in channels], axis=1)
     expected = segment_statistics(labels, names, channels, 1.0)
-    assert segment_statistics(labels, names, channels, 1.0, inside_labels=labels[labels > 0]) == expected
-    assert segment_statistics(labels, names, channels, 1.0, inside_values=inside,
-                              inside_labels=labels[labels > 0]) == expected
+    for given in ({"inside_values": values}, {"inside_labels": labels[inside]},
+                  {"inside_values": values, "inside_labels": labels[inside]}):
+        assert segment_statistics(labels, names, channels, 1.0, **given) == expected
+    with pytest.raises(ValueError, match="one row per labelled voxel"):
+        segment_statistics(labels, names, channels, 1.0, inside_values=values[1:])
