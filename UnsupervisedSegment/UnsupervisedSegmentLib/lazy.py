@@ -32,9 +32,11 @@ class LazyModule:
 def lazy_module(name: str) -> Any:
     """The module ``name`` if already imported, else a :class:`LazyModule` standing for it.
 
-    ImportError at once when the module is not installed."""
+    ImportError at once when its top-level package is not installed (looking further, e.g. for
+    ``scipy.ndimage``, would import the package)."""
     if name in sys.modules:
         return sys.modules[name]
-    if importlib.util.find_spec(name) is None:
-        raise ImportError(f"No module named {name!r}")
+    package = name.split(".")[0]
+    if package not in sys.modules and importlib.util.find_spec(package) is None:
+        raise ImportError(f"No module named {package!r}")
     return LazyModule(name)
