@@ -19,7 +19,6 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 Colour = Sequence[float]  # RGB in 0..1
-BLACK = (0, 0, 0)
 #: Approximate number of ticks per axis.
 TICKS = 4
 TICK_LENGTH = 4
