@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from UnsupervisedSegmentLib.statistics import segment_statistics, statistics_columns
-from UnsupervisedSegmentLib.volume import Channel, Grid
+from UnsupervisedSegmentLib.volume import Channel, Grid, masked_rows
 
 
 def test_counts_volumes_means_and_stds():
@@ -29,10 +29,10 @@ def test_values_and_labels_given_by_the_caller_give_the_same_rows():
     channels = [Channel(f"c{c}", rng.normal(100, 10, grid.shape).astype(np.float32), grid) for c in range(2)]
     names = {1: "a", 2: "b", 3: "c"}
     inside = labels > 0
-    values = np.stack([c.data[inside] for c in channels], axis=1)
+    values = np.stack([masked_rows(c.data, inside) for c in channels], axis=1)  # the pipeline's row order
     expected = segment_statistics(labels, names, channels, 1.0)
-    for given in ({"inside_values": values}, {"inside_labels": labels[inside]},
-                  {"inside_values": values, "inside_labels": labels[inside]}):
+    for given in ({"inside_values": values}, {"inside_labels": masked_rows(labels, inside)},
+                  {"inside_values": values, "inside_labels": masked_rows(labels, inside)}):
         assert segment_statistics(labels, names, channels, 1.0, **given) == expected
     with pytest.raises(ValueError, match="one row per labelled voxel"):
         segment_statistics(labels, names, channels, 1.0, inside_values=values[1:])

@@ -9,12 +9,13 @@ import numpy as np
 from .errors import UserInputError
 from .fast_common import parallel
 from .options import SCALINGS
-from .volume import Channel
+from .volume import Channel, masked_rows
 
 
 
 def feature_matrix(channels: Sequence[Channel], mask: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
-    """(n_voxels, n_features) float32 matrix of masked voxels, the names kept, and warnings.
+    """(n_voxels, n_features) float32 matrix of masked voxels (in :func:`volume.masked_rows` order),
+    the names kept, and warnings.
 
     A channel that is constant inside the mask carries no information: it is dropped with a
     warning. If every channel is constant, UserInputError.
@@ -22,7 +23,7 @@ def feature_matrix(channels: Sequence[Channel], mask: np.ndarray) -> tuple[np.nd
     columns = np.empty((len(channels), int(np.count_nonzero(mask))), dtype=np.float32)
 
     def gather(index: int) -> None:  # one pass over a volume; numpy releases the GIL, so inputs go in parallel
-        columns[index] = channels[index].data[mask]
+        columns[index] = masked_rows(channels[index].data, mask)
 
     parallel(gather, range(len(channels)))
     kept, names, warnings = [], [], []

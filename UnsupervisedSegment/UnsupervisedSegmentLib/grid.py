@@ -8,7 +8,7 @@ import numpy as np
 
 from .errors import UserInputError
 from .lazy import lazy_module
-from .volume import Channel, Grid
+from .volume import Channel, Grid, new_volume
 
 ndimage = lazy_module("scipy.ndimage")  # only for resampling
 
@@ -35,15 +35,17 @@ def resample(data: np.ndarray, source: Grid, target: Grid, order: int = 1, fill:
     Target voxels outside the source's field of view get ``fill`` (NaN: excluded from masks).
     """
     matrix = index_transform(source, target)
-    return ndimage.affine_transform(
+    output = new_volume(target.shape, np.float32)
+    ndimage.affine_transform(
         np.asarray(data, dtype=np.float32),
         matrix[:3, :3],
         offset=matrix[:3, 3],
-        output_shape=target.shape,
+        output=output,
         order=order,
         mode="constant",
         cval=fill,
     )
+    return output
 
 
 def align_channels(channels: list[Channel]) -> tuple[list[Channel], list[str]]:

@@ -62,7 +62,7 @@ def read_channels(path: str | Path, name: str | None = None, series: Sequence[st
     if array.ndim == 3:
         return [Channel(name, array, grid, str(path))]
     return [
-        Channel(channel_name, np.ascontiguousarray(array[..., c]), grid, str(path))
+        Channel(channel_name, np.asfortranarray(array[..., c]), grid, str(path))
         for c, channel_name in enumerate(component_names(name, array.shape[3]))
     ]
 
@@ -110,11 +110,9 @@ def _itk_array(image: sitk.Image, path: Path) -> tuple[np.ndarray, Grid]:
         array = array[..., :3]  # RGBA picture: the alpha channel is not an intensity
     if components == 1:
         array = array[..., np.newaxis]
-    spatial = np.moveaxis(array, -1, 0)  # (c, [k,] j, i)
-    spatial = spatial.transpose((0,) + tuple(range(spatial.ndim - 1, 0, -1)))  # (c, i, j[, k])
     if dimension == 2:
-        spatial = spatial[..., np.newaxis]
-    array = np.ascontiguousarray(np.moveaxis(spatial, 0, -1))
+        array = array[np.newaxis]
+    array = array.transpose(2, 1, 0, 3)  # (i, j, k, c), a view in storage order (i fastest): no copy
     if array.shape[3] == 1:
         array = array[..., 0]
     return array, Grid(array.shape[:3], _itk_affine_ras(image))

@@ -77,6 +77,7 @@ from .lazy import lazy_module
 from .masking import otsu_threshold
 from .morphology import ball, deeper_than, dilate, fill_holes, opening
 from .options import LESION_PRESET, LESION_TYPES  # noqa: F401 - the preset and the types are part of the lesion rule
+from .volume import new_volume
 
 ndimage = lazy_module("scipy.ndimage")  # used only when a lesion is looked for
 
@@ -382,7 +383,7 @@ def find_lesion(
     elif found is not None:
         bright, z = found
         lesion = tumour_rule(evidence, bright) if chosen == "tumour" else foci(bright, bright & (z > HIGH_Z))
-    full = np.zeros(mask.shape, dtype=bool)
+    full = new_volume(mask.shape, bool)
     full[box] = lesion & mask[box]
     return LesionResult(full, chosen, describe(chosen, reason, full, spacing, evidence.notes))
 

@@ -43,7 +43,7 @@ def rule_mask(channels: Sequence[Channel], rule: str) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             return first > otsu_threshold(finite)
     if rule == "none":
-        return np.ones(channels[0].data.shape, dtype=bool)
+        return np.ones(channels[0].data.shape, dtype=bool, order="F")
     raise UserInputError(f"unknown mask rule {rule!r}; use one of {', '.join(MASK_RULES)} or a mask file")
 
 

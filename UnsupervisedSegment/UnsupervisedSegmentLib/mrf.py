@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .fast_common import parallel
+from .volume import masked_rows, new_volume, set_masked_rows
 from .options import COVARIANCE_TYPES, NEIGHBOURHOODS
 
 
@@ -115,8 +116,9 @@ def regularise_posteriors(
     mask = np.asarray(mask, dtype=bool)
     if log_likelihood.ndim != 4 or log_likelihood.shape[:3] != mask.shape:
         raise ValueError(f"log_likelihood shape {log_likelihood.shape} must be mask shape {mask.shape} + (k,)")
-    posteriors = np.zeros(log_likelihood.shape, dtype=np.float32)
-    posteriors[mask] = regularise_masked(log_likelihood[mask], mask, beta, neighbourhood, iterations, spacing)
+    posteriors = new_volume(log_likelihood.shape, np.float32)
+    set_masked_rows(posteriors, mask, regularise_masked(masked_rows(log_likelihood, mask), mask, beta, neighbourhood,
+                                                        iterations, spacing))
     return posteriors
 
 
@@ -128,7 +130,8 @@ def regularise_masked(
     iterations: int = 5,
     spacing: Sequence[float] | None = None,
 ) -> np.ndarray:
-    """Mean-field Potts posteriors (n, k) float32 of the ``n`` voxels of ``mask`` (raster order),
+    """Mean-field Potts posteriors (n, k) float32 of the ``n`` voxels of ``mask`` (in
+    :func:`volume.masked_rows` order),
     from their (n, k) log(weight * density): :func:`regularise_posteriors` without full volumes."""
     mask = np.asarray(mask, dtype=bool)
     if log_likelihood.ndim != 2 or log_likelihood.shape[0] != np.count_nonzero(mask):
@@ -143,12 +146,12 @@ def regularise_masked(
     if beta == 0 or not mask.any():
         return q
     box = tuple(slice(idx.min(), idx.max() + 1) for idx in np.nonzero(mask))
-    padded = np.pad(mask[box], 1)
-    rows = np.flatnonzero(padded)  # the masked voxels in raster order, as rows of ``field``
-    i_step, j_step = padded.shape[1] * padded.shape[2], padded.shape[2]
+    padded = np.pad(mask[box], 1).T  # (k, j, i): its C order is the rows' order, i fastest
+    rows = np.flatnonzero(padded)  # the masked voxels, as rows of ``field``
+    k_step, j_step = padded.shape[1] * padded.shape[2], padded.shape[2]
     groups: dict[float, list[int]] = {}  # neighbours of equal weight are summed before one multiplication
     for (di, dj, dk), weight in offsets:
-        groups.setdefault(round(weight, 12), []).append(di * i_step + dj * j_step + dk)
+        groups.setdefault(round(weight, 12), []).append(dk * k_step + dj * j_step + di)
     # rows of k float32 as single opaque items: numpy gathers and scatters those several times faster
     as_items = np.dtype((np.void, 4 * data.shape[1]))
     field = np.zeros((padded.size, data.shape[1]), dtype=np.float32)

@@ -23,7 +23,7 @@ from .option_checks import check_options, check_workload
 from .palette import LESION_COLOR, LESION_NAME, segment_color, segment_name
 from .preprocessing import correct_bias_field, denoise
 from .statistics import segment_statistics
-from .volume import Channel, Grid
+from .volume import Channel, Grid, masked_rows, new_volume, set_masked_rows
 
 Progress = Callable[[str], None]
 
@@ -125,10 +125,10 @@ def segment_channels(
         found = lesion_mask(voxel_mask, clustered, options.lesion_type)
         lesion, lesion_type, description = found.mask, found.lesion_type, found.description
         notes.append(f"lesion: {description}")
-        masked_labels[lesion[voxel_mask]] = n_clusters + 1  # the lesion lies inside the mask
+        masked_labels[masked_rows(lesion, voxel_mask)] = n_clusters + 1  # the lesion lies inside the mask
         segments.append(Segment(n_clusters + 1, LESION_NAME, LESION_COLOR))
-    labels = np.zeros(grid.shape, dtype=masked_labels.dtype)
-    labels[voxel_mask] = masked_labels
+    labels = new_volume(grid.shape, masked_labels.dtype)
+    set_masked_rows(labels, voxel_mask, masked_labels)
     raw_features = len(feature_names) == len(channels) and all(a is b for a, b in zip(clustered, channels))
     statistics = segment_statistics(labels, {s.label: s.name for s in segments}, channels, grid.voxel_volume_mm3,
                                     inside_values=features if raw_features else None, inside_labels=masked_labels)
@@ -173,8 +173,8 @@ def spatial_posteriors(
 
 def _volume(rows: np.ndarray, mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """(I, J, K, k) float32 volume holding ``rows`` (n, k) at the mask's voxels, 0 elsewhere."""
-    volume = np.zeros(shape, dtype=np.float32)
-    volume[mask] = rows
+    volume = new_volume(shape, np.float32)
+    set_masked_rows(volume, mask, rows)
     return volume
 
 

@@ -30,7 +30,7 @@ def _to_sitk(array: np.ndarray, spacing: Sequence[float]) -> sitk.Image:
 
 def _from_sitk(image: sitk.Image) -> np.ndarray:
     """A SimpleITK image as an (i, j, k) float32 array."""
-    return np.ascontiguousarray(sitk.GetArrayFromImage(image).transpose(2, 1, 0), dtype=np.float32)
+    return np.asarray(sitk.GetArrayFromImage(image).transpose(2, 1, 0), dtype=np.float32)  # storage order
 
 
 def _check(image: np.ndarray, spacing: Sequence[float]) -> tuple[float, float, float]:

@@ -18,6 +18,7 @@ import numpy as np
 from .fast_common import parallel
 from .pipeline import SegmentationResult
 from .raster import Axes, Canvas, grid_boxes
+from .volume import masked_rows
 
 SLICES = 4
 MAX_PAIRS = 6
@@ -74,7 +75,7 @@ def save_report(result: SegmentationResult, path: str | Path, seed: int = 0) -> 
     canvas = Canvas(PANEL * n_cols, PANEL * n_rows)
     boxes = grid_boxes(canvas.pixels.shape[1], canvas.pixels.shape[0], n_rows, n_cols, MARGINS, WSPACE, HSPACE)
     colours = [segment.color for segment in result.segments]
-    cluster = result.labels[result.mask]
+    cluster = masked_rows(result.labels, result.mask)
     row_of_label = np.zeros(int(cluster.max()) + 1, dtype=np.intp)
     row_of_label[[s.label for s in result.segments]] = np.arange(len(result.segments))
     rows = row_of_label[cluster]

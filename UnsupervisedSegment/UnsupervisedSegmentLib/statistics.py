@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .volume import Channel
+from .volume import Channel, masked_rows
 
 MM3_PER_ML = 1000.0
 
@@ -27,22 +27,23 @@ def segment_statistics(
 
     One bincount pass per channel over the labelled voxels only (labels > 0, unless label 0
     is asked for), float64 sums. When the caller has them, ``inside_values`` (the feature
-    matrix: the channels' values at the voxels with labels > 0 in raster order, one column per
-    channel) and ``inside_labels`` (the labels there) save reading every volume again.
+    matrix: the channels' values at the voxels with labels > 0 in :func:`volume.masked_rows`
+    order, one column per channel) and ``inside_labels`` (the labels there) save reading every
+    volume again.
     """
     n_labels = max(names) + 1
     if inside_labels is not None and min(names) == 0:
         raise ValueError("inside_labels hold the labelled voxels only: label 0 cannot be counted from them")
     if inside_labels is None or inside_values is None:
         inside = labels > 0 if min(names) > 0 else np.ones(labels.shape, dtype=bool)
-        inside_labels = labels[inside] if inside_labels is None else inside_labels
+        inside_labels = masked_rows(labels, inside) if inside_labels is None else inside_labels
     counts = np.bincount(inside_labels, minlength=n_labels)
     if inside_values is not None and inside_values.shape != (len(inside_labels), len(channels)):
         raise ValueError("inside_values must hold one row per labelled voxel and one column per channel")
     moments = {}
     values, squares = np.empty(len(inside_labels)), np.empty(len(inside_labels))  # reused for every channel
     for column, channel in enumerate(channels):
-        np.copyto(values, channel.data[inside] if inside_values is None else inside_values[:, column])
+        np.copyto(values, masked_rows(channel.data, inside) if inside_values is None else inside_values[:, column])
         if not np.isfinite(values.sum()):
             np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
         sums = np.bincount(inside_labels, weights=values, minlength=n_labels)
