@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .errors import UserInputError
+from .fast_common import n_workers, parallel
 from .volume import Channel
 
 MASK_RULES = ("nonzero", "otsu", "none")
@@ -54,19 +55,29 @@ def finite_mask(channels: Sequence[Channel]) -> np.ndarray | None:
     overflow, makes the sum non-finite), so the voxel-wise test runs only when one is not.
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        if all(np.isfinite(np.sum(channel.data, dtype=np.float64)) for channel in channels):
-            return None
+        sums = parallel(lambda channel: np.sum(channel.data, dtype=np.float64), channels)
+    if all(np.isfinite(total) for total in sums):
+        return None
     return _all_channels(channels, np.isfinite)
 
 
 def _all_channels(channels: Sequence[Channel], test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """``test`` of every channel, and-ed in place (a list of masks given to ``logical_and.reduce``
-    would first be stacked into one array, several times slower)."""
-    with np.errstate(invalid="ignore"):
-        result = test(channels[0].data)
-        for channel in channels[1:]:
-            result &= test(channel.data)
-    return result
+    """``test`` of every channel, and-ed: the channels tested in pairs on the cores, each pair
+    and-ed in place (a list of masks given to ``logical_and.reduce`` would first be stacked
+    into one array, several times slower)."""
+
+    def test_all(group: Sequence[Channel]) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            result = test(group[0].data)
+            for channel in group[1:]:
+                result &= test(channel.data)
+        return result
+
+    cores = min(n_workers(), len(channels))
+    partial = parallel(test_all, [channels[start::cores] for start in range(cores)])  # numpy releases the GIL
+    for other in partial[1:]:
+        partial[0] &= other
+    return partial[0]
 
 
 def build_mask(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
-import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,13 +59,14 @@ def run_to_directory(
     ``mask`` (a rule name or a mask file) overrides ``request.options.mask`` when given.
     """
     report = progress or (lambda message: None)
-    if request.report:  # matplotlib takes a second to import: meanwhile, files are read and clustered
-        threading.Thread(target=importlib.import_module, args=(".report", __package__), daemon=True).start()
     report(f"reading {len(inputs)} input(s)")
-    loaded = load_inputs(inputs, request.names, mask or request.options.mask, request.series)
-    from .outputs import write_outputs
-    from .pipeline import segment_channels
-
+    with ThreadPoolExecutor(max_workers=1) as reader:  # decompression releases the GIL: meanwhile, import the rest
+        reading = reader.submit(load_inputs, inputs, request.names, mask or request.options.mask, request.series)
+        from .outputs import write_outputs
+        from .pipeline import segment_channels
+        if request.report:
+            importlib.import_module(".report", __package__)
+        loaded = reading.result()
     result = segment_channels(loaded.channels, request.options, loaded.mask, progress=report)
     report(f"writing outputs to {output_dir}")
     written = write_outputs(result, output_dir, report=request.report, quantised=request.quantised,

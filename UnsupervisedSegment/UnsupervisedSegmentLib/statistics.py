@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .fast_common import n_workers, parallel
 from .volume import Channel, masked_rows
 
 MM3_PER_ML = 1000.0
@@ -25,11 +26,11 @@ def segment_statistics(
 ) -> list[dict[str, object]]:
     """One row per label in ``names`` (label -> segment name): counts, volumes, means, stds.
 
-    One bincount pass per channel over the labelled voxels only (labels > 0, unless label 0
-    is asked for), float64 sums. When the caller has them, ``inside_values`` (the feature
-    matrix: the channels' values at the voxels with labels > 0 in :func:`volume.masked_rows`
-    order, one column per channel) and ``inside_labels`` (the labels there) save reading every
-    volume again.
+    Two bincount passes per channel over the labelled voxels only (labels > 0, unless label 0
+    is asked for), float64 sums, the channels spread over the cores. When the caller has them,
+    ``inside_values`` (the feature matrix: the channels' values at the voxels with labels > 0
+    in :func:`volume.masked_rows` order, one column per channel) and ``inside_labels`` (the
+    labels there) save reading every volume again.
     """
     n_labels = max(names) + 1
     if inside_labels is not None and min(names) == 0:
@@ -40,15 +41,22 @@ def segment_statistics(
     counts = np.bincount(inside_labels, minlength=n_labels)
     if inside_values is not None and inside_values.shape != (len(inside_labels), len(channels)):
         raise ValueError("inside_values must hold one row per labelled voxel and one column per channel")
-    moments = {}
-    values, squares = np.empty(len(inside_labels)), np.empty(len(inside_labels))  # reused for every channel
-    for column, channel in enumerate(channels):
-        np.copyto(values, masked_rows(channel.data, inside) if inside_values is None else inside_values[:, column])
-        if not np.isfinite(values.sum()):
-            np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
-        sums = np.bincount(inside_labels, weights=values, minlength=n_labels)
-        moments[channel.name] = (sums, np.bincount(inside_labels, weights=np.square(values, out=squares),
-                                                   minlength=n_labels))
+    found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def moments_of(group: Sequence[int]) -> None:
+        """Per-label sums and sums of squares of the channels ``group`` (float64 buffers reused)."""
+        values, squares = np.empty(len(inside_labels)), np.empty(len(inside_labels))
+        for column in group:
+            np.copyto(values, masked_rows(channels[column].data, inside) if inside_values is None
+                      else inside_values[:, column])
+            if not np.isfinite(values.sum()):
+                np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
+            found[column] = (np.bincount(inside_labels, weights=values, minlength=n_labels),
+                             np.bincount(inside_labels, weights=np.square(values, out=squares), minlength=n_labels))
+
+    cores = min(n_workers(), len(channels))
+    parallel(moments_of, [range(start, len(channels), cores) for start in range(cores)])  # bincount releases the GIL
+    moments = {channel.name: found[column] for column, channel in enumerate(channels)}
     rows = []
     for label, name in names.items():
         count = int(counts[label])
