@@ -36,3 +36,19 @@ def test_values_and_labels_given_by_the_caller_give_the_same_rows():
         assert segment_statistics(labels, names, channels, 1.0, **given) == expected
     with pytest.raises(ValueError, match="one row per labelled voxel"):
         segment_statistics(labels, names, channels, 1.0, inside_values=values[1:])
+
+
+def test_many_voxels_and_labels_not_asked_for_match_numpy():
+    """More labelled voxels than one bincount chunk, three channels (uneven over the cores), and
+    a label above those asked for, which is left out."""
+    rng = np.random.default_rng(1)
+    grid = Grid((80, 70, 60), np.eye(4))
+    labels = rng.integers(0, 5, size=grid.shape).astype(np.uint8)
+    channels = [Channel(f"c{c}", rng.normal(50 * (c + 1), 7, grid.shape).astype(np.float32), grid) for c in range(3)]
+    rows = segment_statistics(labels, {1: "a", 3: "c"}, channels, 1.0)
+    for row in rows:
+        voxels = labels == row["label"]
+        assert row["voxels"] == voxels.sum()
+        for channel in channels:
+            assert row[f"mean_{channel.name}"] == pytest.approx(channel.data[voxels].mean(dtype=np.float64), rel=1e-9)
+            assert row[f"std_{channel.name}"] == pytest.approx(channel.data[voxels].std(dtype=np.float64), rel=1e-6)

@@ -82,6 +82,8 @@ def stage_times(stamps: list[tuple[float, str]], end: float, start_name: str = "
 def run_cli(arguments: list[str]) -> Timing:
     """The command line in a fresh interpreter: wall time, stages, peak RSS."""
     environment = dict(os.environ, PYTHONPATH=str(ROOT / "UnsupervisedSegment"))
+    # the warm-up writes the package's bytecode cache, as an installed package or Slicer extension has
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
     # /usr/bin/time reports the run's own peak: wait4 on a child forked from this (large) process
     # would report this process's memory, which the child holds between fork and exec
     memory_file = tempfile.NamedTemporaryFile(suffix=".rss", delete=False)

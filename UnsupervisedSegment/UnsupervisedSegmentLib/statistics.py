@@ -10,6 +10,8 @@ from .fast_common import n_workers, parallel
 from .volume import Channel, masked_rows
 
 MM3_PER_ML = 1000.0
+#: Labelled voxels per bincount call: the float64 buffers stay small (2 MB) for any image.
+CHUNK_ROWS = 1 << 18
 
 
 def statistics_columns(channel_names: Sequence[str]) -> list[str]:
@@ -32,7 +34,7 @@ def segment_statistics(
     in :func:`volume.masked_rows` order, one column per channel) and ``inside_labels`` (the
     labels there) save reading every volume again.
     """
-    n_labels = max(names) + 1
+    n_labels = max(names) + 1  # labels above it (not asked for) are not counted
     if inside_labels is not None and min(names) == 0:
         raise ValueError("inside_labels hold the labelled voxels only: label 0 cannot be counted from them")
     if inside_labels is None or inside_values is None:
@@ -42,17 +44,25 @@ def segment_statistics(
     if inside_values is not None and inside_values.shape != (len(inside_labels), len(channels)):
         raise ValueError("inside_values must hold one row per labelled voxel and one column per channel")
     found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    n_rows = len(inside_labels)
 
     def moments_of(group: Sequence[int]) -> None:
-        """Per-label sums and sums of squares of the channels ``group`` (float64 buffers reused)."""
-        values, squares = np.empty(len(inside_labels)), np.empty(len(inside_labels))
+        """Per-label sums and sums of squares of the channels ``group``, CHUNK_ROWS rows at a time
+        through two small float64 buffers."""
+        values, squares = np.empty(min(CHUNK_ROWS, n_rows)), np.empty(min(CHUNK_ROWS, n_rows))
         for column in group:
-            np.copyto(values, masked_rows(channels[column].data, inside) if inside_values is None
-                      else inside_values[:, column])
-            if not np.isfinite(values.sum()):
-                np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
-            found[column] = (np.bincount(inside_labels, weights=values, minlength=n_labels),
-                             np.bincount(inside_labels, weights=np.square(values, out=squares), minlength=n_labels))
+            source = masked_rows(channels[column].data, inside) if inside_values is None else inside_values[:, column]
+            sums, sums_of_squares = np.zeros(n_labels), np.zeros(n_labels)
+            for start in range(0, n_rows, CHUNK_ROWS):
+                part_labels = inside_labels[start:start + CHUNK_ROWS]
+                part = values[:len(part_labels)]
+                np.copyto(part, source[start:start + CHUNK_ROWS])
+                if not np.isfinite(part.sum()):
+                    np.nan_to_num(part, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
+                sums += np.bincount(part_labels, weights=part, minlength=n_labels)[:n_labels]
+                sums_of_squares += np.bincount(part_labels, weights=np.square(part, out=squares[:len(part)]),
+                                               minlength=n_labels)[:n_labels]
+            found[column] = (sums, sums_of_squares)
 
     cores = min(n_workers(), len(channels))
     parallel(moments_of, [range(start, len(channels), cores) for start in range(cores)])  # bincount releases the GIL
