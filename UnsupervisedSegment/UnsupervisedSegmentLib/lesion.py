@@ -77,7 +77,7 @@ from .lazy import lazy_module
 from .masking import otsu_threshold
 from .morphology import ball, deeper_than, dilate, fill_holes, opening
 from .options import LESION_PRESET, LESION_TYPES  # noqa: F401 - the preset and the types are part of the lesion rule
-from .volume import new_volume
+from .volume import bounding_box, new_volume
 
 ndimage = lazy_module("scipy.ndimage")  # used only when a lesion is looked for
 
@@ -232,11 +232,6 @@ class Evidence:
         if "dwi" not in self.z:
             return self.search & low, self.search & low
         return self.search & low & (self.z["dwi"] > LOW_Z), self.search & low & (self.z["dwi"] > HIGH_Z)
-
-
-def bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
-    """The smallest box holding every voxel of ``mask``."""
-    return tuple(slice(int(w.min()), int(w.max()) + 1) for w in np.nonzero(mask))
 
 
 def image_border(box: tuple[slice, ...], shape: tuple[int, ...]) -> np.ndarray:

@@ -15,10 +15,12 @@ The mixture parameters are not re-estimated: this is the post-fit mean-field ste
 MRF, applied to a mixture fitted without spatial prior. ``beta=0`` returns the plain mixture
 posteriors.
 
-Implementation: float32 posteriors of the masked voxels only, (n, k); each iteration writes them
-into a zero-padded box around the mask (one row per voxel, zero outside the mask) and sums each
-neighbour's rows by one gather at a constant offset in the flattened box: one pass per
-neighbour, no 3D convolution per class. The two halves of the voxels are updated on two threads.
+Implementation: float32 posteriors of the masked voxels only, (n, k), between two zero rows. The
+row of each voxel's neighbour (the zero row outside the mask) is found once; each iteration sums
+each neighbour's rows by one gather of whole rows, or for the neighbours along i (the next and
+previous rows) by one copy with the few rows at the mask's edge zeroed: one pass per neighbour,
+no 3D convolution per class, no scatter into a box. Old and new posteriors are two buffers
+(synchronous updates); the two halves of the voxels are updated on two threads.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .fast_common import parallel
-from .volume import masked_rows, new_volume, set_masked_rows
+from .volume import bounding_box, masked_rows, new_volume, set_masked_rows
 from .options import COVARIANCE_TYPES, NEIGHBOURHOODS
 
 
@@ -89,10 +91,11 @@ def neighbour_offsets(
     return list(zip(offsets, raw.tolist()))
 
 
-def _softmax_rows(values: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of an (n, k) array, in place; computed on a (k, n) copy, since numpy's
-    reductions and broadcasts along a short last axis are several times slower."""
-    columns = np.ascontiguousarray(values.T)
+def _softmax_rows(values: np.ndarray, of: np.ndarray | None = None) -> np.ndarray:
+    """Row-wise softmax of an (n, k) array ``of`` (default: ``values``) into ``values``;
+    computed on a (k, n) copy, since numpy's reductions and broadcasts along a short last axis
+    are several times slower."""
+    columns = np.array((values if of is None else of).T, order="C")  # a copy, even where .T is contiguous
     columns -= columns.max(axis=0)
     np.exp(columns, out=columns)
     columns /= columns.sum(axis=0)
@@ -142,39 +145,66 @@ def regularise_masked(
         raise ValueError(f"iterations must be an integer >= 0, not {iterations!r}")
     offsets = neighbour_offsets(neighbourhood, spacing)
     data = np.ascontiguousarray(log_likelihood, dtype=np.float32)
-    q = _softmax_rows(data.copy())
-    if beta == 0 or not mask.any():
-        return q
-    box = tuple(slice(idx.min(), idx.max() + 1) for idx in np.nonzero(mask))
-    padded = np.pad(mask[box], 1).T  # (k, j, i): its C order is the rows' order, i fastest
-    rows = np.flatnonzero(padded)  # the masked voxels, as rows of ``field``
-    k_step, j_step = padded.shape[1] * padded.shape[2], padded.shape[2]
-    groups: dict[float, list[int]] = {}  # neighbours of equal weight are summed before one multiplication
-    for (di, dj, dk), weight in offsets:
-        groups.setdefault(round(weight, 12), []).append(dk * k_step + dj * j_step + di)
-    # rows of k float32 as single opaque items: numpy gathers and scatters those several times faster
-    as_items = np.dtype((np.void, 4 * data.shape[1]))
-    field = np.zeros((padded.size, data.shape[1]), dtype=np.float32)
-    field_items = field.view(as_items).ravel()
-    neighbours = [(np.float32(beta * weight), [rows + shift for shift in shifts]) for weight, shifts in groups.items()]
-    halves = [slice(0, len(rows) // 2), slice(len(rows) // 2, len(rows))]
+    n, k = data.shape
+    # posteriors between two zero rows: old (read) and new (written) in turn; row r of q is row r + 1
+    old, new = np.zeros((n + 2, k), np.float32), np.zeros((n + 2, k), np.float32)
+    parts = [slice(0, n // 2), slice(n // 2, n)]  # the two halves of the rows, one per thread
+    parallel(lambda part: _softmax_rows(old[1 + part.start:1 + part.stop], of=data[part]), parts)
+    if beta == 0 or n == 0:
+        return old[1:-1]
+    neighbours = _neighbour_rows(mask, offsets)
+    # rows of k float32 as single opaque items: numpy gathers those several times faster
+    as_items = np.dtype((np.void, 4 * k))
+    # each half with its energy, sum and neighbour buffers
+    halves = [(part, *(np.empty((part.stop - part.start, k), np.float32) for _ in range(3))) for part in parts]
 
-    def update(part: slice) -> None:
-        """New posteriors of the rows ``part`` from the neighbours' old ones (in ``field``)."""
-        energy = data[part].copy()
-        total = np.empty(energy.shape, np.float32)
-        neighbour = np.empty(energy.shape, np.float32)
-        total_items, neighbour_items = total.view(as_items).ravel(), neighbour.view(as_items).ravel()
-        for scale, indices in neighbours:
-            np.take(field_items, indices[0][part], out=total_items)
-            for index in indices[1:]:
-                np.take(field_items, index[part], out=neighbour_items)
-                total += neighbour
-            total *= scale
+    def update(half: tuple[slice, np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """New posteriors of the rows ``part`` (in ``new``) from the neighbours' old ones (in ``old``)."""
+        part, energy, total, neighbour = half
+        np.copyto(energy, data[part])
+        for weight, group in neighbours:
+            for position, (shift, where) in enumerate(group):
+                into = neighbour if position else total
+                if shift is None:  # a gather; row 0 (zeros) where the neighbour is outside the mask
+                    np.take(old.view(as_items).ravel(), where[part], out=into.view(as_items).ravel())
+                else:  # along i: the next or previous row, except where that neighbour is outside
+                    np.copyto(into, old[part.start + 1 + shift:part.stop + 1 + shift])
+                    outside = where[np.searchsorted(where, part.start):np.searchsorted(where, part.stop)]
+                    into[outside - part.start] = 0
+                if position:
+                    total += neighbour
+            total *= np.float32(beta * weight)
             energy += total
-        q[part] = _softmax_rows(energy)
+        new[1 + part.start:1 + part.stop] = _softmax_rows(energy)
 
     for _ in range(int(iterations)):
-        field_items[rows] = q.view(as_items).ravel()
         parallel(update, halves)  # numpy releases the GIL: the two halves run on two cores
-    return q
+        old, new = new, old
+    return old[1:-1]
+
+
+def _neighbour_rows(
+    mask: np.ndarray, offsets: list[tuple[tuple[int, int, int], float]]
+) -> list[tuple[float, list[tuple[int | None, np.ndarray]]]]:
+    """Where each masked voxel's neighbours are among the rows (between two zero rows), grouped
+    by weight (neighbours of equal weight are summed before one multiplication).
+
+    Each neighbour is ``(None, index)``: ``index`` (n,) its row + 1, 0 (a zero row) outside the
+    mask, or for the neighbours along i ``(±1, outside)``: the next or previous row, except at
+    the rows ``outside`` (sorted), whose neighbour there is outside the mask.
+    """
+    box = bounding_box(mask)
+    padded = np.pad(mask[box], 1).T  # (k, j, i): its C order is the rows' order, i fastest
+    cells = np.flatnonzero(padded)  # the masked voxels, in the padded box
+    row_of_cell = np.zeros(padded.size, np.intp)
+    row_of_cell[cells] = np.arange(1, len(cells) + 1)
+    k_step, j_step = padded.shape[1] * padded.shape[2], padded.shape[2]
+    groups: dict[float, list[tuple[int | None, np.ndarray]]] = {}
+    for (di, dj, dk), weight in offsets:
+        rows = row_of_cell[cells + dk * k_step + dj * j_step + di]
+        if (dj, dk) == (0, 0):
+            neighbour = (di, np.flatnonzero(rows == 0))
+        else:
+            neighbour = (None, rows)
+        groups.setdefault(round(weight, 12), []).append(neighbour)
+    return [(weight, group) for weight, group in groups.items()]
