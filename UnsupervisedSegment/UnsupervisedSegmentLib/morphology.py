@@ -14,11 +14,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .fast_common import n_workers, parallel
 from .lazy import lazy_module
 
 ndimage = lazy_module("scipy.ndimage")
 
-#: Above this many offsets the shifted-view method is slower than scipy's.
+#: Above this many shifted views the shifted-view method is slower than scipy's.
 MAX_SHIFTS = 400
 
 
@@ -33,7 +34,7 @@ def deeper_than(mask: np.ndarray, radius_mm: float, spacing: Sequence[float]) ->
     """Voxels of ``mask`` farther than ``radius_mm`` from every voxel outside it (the array's
     outside included): an erosion by the ball, or a distance map when the ball is large."""
     structure = ball(radius_mm, spacing)
-    if len(_offsets(structure)) <= MAX_SHIFTS:
+    if _shift_count(structure) <= MAX_SHIFTS:
         return erode(mask, structure)
     depth = ndimage.distance_transform_edt(np.pad(mask, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
     return mask & (depth > radius_mm)
@@ -66,20 +67,83 @@ def dilate(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:
 
 def _by_shifts(mask: np.ndarray, structure: np.ndarray, eroding: bool) -> np.ndarray:
     """Erosion (AND of the shifted views; voxels whose neighbour lies outside are cleared) or
-    dilation (OR), by scipy above MAX_SHIFTS offsets."""
-    offsets = _offsets(structure)
-    if len(offsets) > MAX_SHIFTS:
+    dilation (OR), by scipy above MAX_SHIFTS shifts.
+
+    A structure whose every line along the first axis is a centred run (a ball) is applied in
+    two steps, exactly: the runs (1D erosions or dilations of growing half-length h, each from
+    the one before), then one shift per line of the runs of its length; a 3 mm ball on 1 mm
+    voxels takes 35 shifts instead of 122. The lines are shared out between the cores.
+    """
+    runs = _centred_runs(structure)
+    if _shift_count(structure) > MAX_SHIFTS:
         operation = ndimage.binary_erosion if eroding else ndimage.binary_dilation
         return operation(mask, structure=structure)
+    mask = np.ascontiguousarray(mask)  # views of one C layout: mixed layouts make every shift several times slower
+    if not runs:
+        offsets = _offsets(structure)
+        return _shifted(mask.copy(), mask, offsets, eroding)
+    along = [mask]  # along[h]: the run of half-length h applied along the first axis
+    for h in range(1, max(runs.values()) + 1):
+        along.append(_shifted(along[-1].copy(), mask, np.array([(h, 0, 0), (-h, 0, 0)]), eroding))
+    lines = sorted(runs.items())
+    shares = [lines[start::n_workers()] for start in range(min(n_workers(), len(lines)))]
+
+    def apply(share: list[tuple[tuple[int, int], int]]) -> np.ndarray:
+        """The AND (OR) of the lines ``share``, each its run shifted across the first axis."""
+        (dj, dk), h = share[0]
+        result = _moved(along[h], (0, dj, dk))
+        for (dj, dk), h in share[1:]:
+            _shifted(result, along[h], np.array([(0, dj, dk)]), eroding)
+        return result
+
+    partial = parallel(apply, shares)  # numpy's logical operations release the GIL
     combine = np.logical_and if eroding else np.logical_or
-    result = mask.copy()
+    for other in partial[1:]:
+        combine(partial[0], other, out=partial[0])
+    return partial[0]
+
+
+def _centred_runs(structure: np.ndarray) -> dict[tuple[int, int], int]:
+    """``{(dj, dk): h}`` when every non-empty line of ``structure`` along the first axis is the
+    run -h..h about its centre; empty when some line is not."""
+    if structure.ndim != 3:
+        return {}
+    centre = np.array(structure.shape) // 2
+    runs = {}
+    for j, k in zip(*np.nonzero(structure.any(axis=0))):
+        line = np.flatnonzero(structure[:, j, k]) - centre[0]
+        h = int(line[-1])
+        if line[0] != -h or len(line) != 2 * h + 1:
+            return {}
+        runs[int(j - centre[1]), int(k - centre[2])] = h
+    return runs
+
+
+def _shift_count(structure: np.ndarray) -> int:
+    """How many shifted views :func:`erode` and :func:`dilate` combine for ``structure``."""
+    runs = _centred_runs(structure)
+    return len(runs) + 2 * max(runs.values()) if runs else len(_offsets(structure))
+
+
+def _moved(source: np.ndarray, offset: tuple[int, int, int]) -> np.ndarray:
+    """``source`` shifted: voxel x holds x + offset, False where that lies outside."""
+    target, view = _views(source.shape, np.array(offset))
+    moved = np.zeros_like(source)
+    moved[target] = source[view]
+    return moved
+
+
+def _shifted(result: np.ndarray, source: np.ndarray, offsets: np.ndarray, eroding: bool) -> np.ndarray:
+    """``result`` AND (OR) ``source`` shifted by each of ``offsets``, in place (voxel x reads
+    x + offset; when eroding, voxels whose x + offset lies outside are cleared)."""
+    combine = np.logical_and if eroding else np.logical_or
     for offset in offsets:
-        target, source = _views(mask.shape, offset)
-        combine(result[target], mask[source], out=result[target])
-        for axis, (d, n) in enumerate(zip(offset, mask.shape) if eroding else ()):
+        target, view = _views(source.shape, offset)
+        combine(result[target], source[view], out=result[target])
+        for axis, (d, n) in enumerate(zip(offset, source.shape) if eroding else ()):
             if d:
-                edge = [slice(None)] * mask.ndim
-                edge[axis] = slice(n - d, None) if d > 0 else slice(0, -d)
+                edge = [slice(None)] * source.ndim
+                edge[axis] = slice(max(n - d, 0), None) if d > 0 else slice(0, min(-d, n))
                 result[tuple(edge)] = False
     return result
 
