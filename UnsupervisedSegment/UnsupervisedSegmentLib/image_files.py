@@ -1,6 +1,7 @@
 """Reading input images into channels and writing label maps and volumes.
 
-NIfTI goes through nibabel; NRRD, NHDR, MHA/MHD, 2D pictures (PNG, JPEG, TIFF, BMP) and
+NIfTI goes through :mod:`nifti1` (the header as nibabel reads and writes it) and nibabel,
+imported only for files that header reader leaves to it; NRRD, NHDR, MHA/MHD, 2D pictures (PNG, JPEG, TIFF, BMP) and
 DICOM series (a folder, see :mod:`dicom`) through SimpleITK. A 2D picture becomes a
 single-slice volume; the colours of an RGB image become separate channels (``<name>_r``,
 ``<name>_g``, ``<name>_b``).
@@ -8,20 +9,22 @@ single-slice volume; the colours of an RGB image become separate channels (``<na
 
 from __future__ import annotations
 
+import gzip
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 from .dicom import choose_series, read_series, series_name
 from .errors import UserInputError, first_line
 from .lazy import lazy_module
+from .nifti1 import header_bytes
 from .nifti_gz import read_nifti_gz
 from .volume import Channel, Grid, component_names
 
 sitk = lazy_module("SimpleITK")
+nib = lazy_module("nibabel")
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
@@ -148,10 +151,15 @@ def _as_3d(array: np.ndarray, path: Path) -> np.ndarray:
 
 
 def write_nifti(array: np.ndarray, grid: Grid, path: str | Path) -> None:
-    """Write an (i, j, k[, c]) array on ``grid`` as a NIfTI file."""
-    image = nib.Nifti1Image(np.asarray(array), grid.affine)
-    image.header.set_xyzt_units("mm")
-    nib.save(image, str(path))
+    """Write an (i, j, k[, c]) array on ``grid`` as a NIfTI-1 file (gzip level 1 for ``.gz``, as
+    nibabel): the file ``nib.save`` writes, header byte for byte, without importing nibabel."""
+    array = np.asarray(array)
+    array = array.astype(array.dtype.newbyteorder("<"), copy=False)
+    head = header_bytes(array, grid.affine)
+    voxels = memoryview(np.asfortranarray(array).T.reshape(-1)).cast("B")  # i fastest, no copy
+    with (gzip.open(path, "wb", compresslevel=1) if str(path).lower().endswith(".gz") else open(path, "wb")) as file:
+        file.write(head)
+        file.write(voxels)
 
 
 def to_itk_image(array: np.ndarray, grid: Grid) -> sitk.Image:

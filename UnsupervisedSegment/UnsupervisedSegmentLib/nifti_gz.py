@@ -7,9 +7,11 @@ hand-overs between pieces small: four 18 MB files take 0.11 s on two cores inste
 with 64 kB pieces, at about the same page faults. No
 copy of the whole decompressed file is ever made: ``gzip.decompress`` builds one in a growing
 bytes object, at some 9,000 page faults per file, which cost a fresh process more time than the
-decompression itself, and nibabel then copies it again. nibabel parses the header. zlib
+decompression itself, and nibabel then copies it again. :mod:`nifti1` parses the header (nibabel,
+a tenth of a second to import, is imported only for the files it leaves to nibabel). zlib
 releases the GIL, so files are read in parallel. Anything unusual (scaled voxels, a header
-larger than HEAD_BYTES, several gzip members, a length that does not match the header) goes
+larger than HEAD_BYTES, a header :mod:`nifti1` leaves to nibabel, several gzip members, a length
+that does not match the header) goes
 through nibabel's own reading of the whole file, so the values are always nibabel's.
 """
 
@@ -20,8 +22,12 @@ import io
 import zlib
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
+
+from .lazy import lazy_module
+from .nifti1 import layout
+
+nib = lazy_module("nibabel")
 
 #: Decompressed bytes per zlib call: small enough for the allocator to reuse the same memory,
 #: large enough that per-call costs and GIL hand-overs are negligible.
@@ -38,12 +44,10 @@ def read_nifti_gz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     head = inflater.decompress(raw, HEAD_BYTES)
     if inflater.unused_data:  # the first gzip member ends within the header: several members
         return _read_whole(raw)
-    header = _header(head)
-    offset = int(header.get_data_offset())
-    slope, inter = header.get_slope_inter()
-    if offset > len(head) or slope not in (None, 1.0) or inter not in (None, 0.0):
+    found = layout(head)
+    if found is None or found.offset > len(head) or found.slope not in (None, 1.0) or found.inter not in (None, 0.0):
         return _read_whole(raw)
-    shape, dtype = header.get_data_shape(), header.get_data_dtype()
+    shape, dtype, offset = found.shape, found.dtype, found.offset
     out = np.empty(int(np.prod(shape)), dtype=np.float32)
     filled, carry = 0, head[offset:]
     pending = inflater.unconsumed_tail
@@ -59,7 +63,7 @@ def read_nifti_gz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         inflater.decompress(pending)  # the rest of the stream (trailing bytes are ignored, as nibabel does)
     if filled != out.size or not inflater.eof or inflater.unused_data:
         return _read_whole(raw)  # truncated, several gzip members, ...: nibabel decides
-    return out.reshape(shape, order="F"), header.get_best_affine()
+    return out.reshape(shape, order="F"), found.affine
 
 
 def _header(head: bytes) -> nib.Nifti1Header:
