@@ -67,6 +67,13 @@ def parallel(fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
     return list(_thread_pool().map(fn, items))
 
 
+def shares(items: Sequence[T]) -> list[Sequence[T]]:
+    """``items`` dealt out round-robin into one share per core (fewer when there are fewer
+    items), for :func:`parallel` over the shares."""
+    cores = min(n_workers(), len(items))
+    return [items[start::cores] for start in range(cores)]
+
+
 def single_threaded_blas(method: F) -> F:
     """Run ``method`` with BLAS on one thread: the engine spreads chunks over the cores itself,
     and its products are too small for threaded BLAS (whose threads stall on a busy machine)."""

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .errors import UserInputError
-from .fast_common import n_workers, parallel
+from .fast_common import parallel, shares
 from .volume import Channel
 
 MASK_RULES = ("nonzero", "otsu", "none")
@@ -73,8 +73,7 @@ def _all_channels(channels: Sequence[Channel], test: Callable[[np.ndarray], np.n
                 result &= test(channel.data)
         return result
 
-    cores = min(n_workers(), len(channels))
-    partial = parallel(test_all, [channels[start::cores] for start in range(cores)])  # numpy releases the GIL
+    partial = parallel(test_all, shares(channels))  # numpy releases the GIL
     for other in partial[1:]:
         partial[0] &= other
     return partial[0]

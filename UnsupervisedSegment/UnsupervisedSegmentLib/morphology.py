@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .fast_common import n_workers, parallel
+from .fast_common import parallel, shares
 from .lazy import lazy_module
 
 ndimage = lazy_module("scipy.ndimage")
@@ -85,8 +85,6 @@ def _by_shifts(mask: np.ndarray, structure: np.ndarray, eroding: bool) -> np.nda
     along = [mask]  # along[h]: the run of half-length h applied along the first axis
     for h in range(1, max(runs.values()) + 1):
         along.append(_shifted(along[-1].copy(), mask, np.array([(h, 0, 0), (-h, 0, 0)]), eroding))
-    lines = sorted(runs.items())
-    shares = [lines[start::n_workers()] for start in range(min(n_workers(), len(lines)))]
 
     def apply(share: list[tuple[tuple[int, int], int]]) -> np.ndarray:
         """The AND (OR) of the lines ``share``, each its run shifted across the first axis."""
@@ -96,7 +94,7 @@ def _by_shifts(mask: np.ndarray, structure: np.ndarray, eroding: bool) -> np.nda
             _shifted(result, along[h], np.array([(0, dj, dk)]), eroding)
         return result
 
-    partial = parallel(apply, shares)  # numpy's logical operations release the GIL
+    partial = parallel(apply, shares(sorted(runs.items())))  # numpy's logical operations release the GIL
     combine = np.logical_and if eroding else np.logical_or
     for other in partial[1:]:
         combine(partial[0], other, out=partial[0])

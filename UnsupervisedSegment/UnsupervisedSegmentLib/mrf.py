@@ -207,4 +207,4 @@ def _neighbour_rows(
         else:
             neighbour = (None, rows)
         groups.setdefault(round(weight, 12), []).append(neighbour)
-    return [(weight, group) for weight, group in groups.items()]
+    return list(groups.items())

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .fast_common import n_workers, parallel
+from .fast_common import parallel, shares
 from .volume import Channel, masked_rows
 
 MM3_PER_ML = 1000.0
@@ -64,8 +64,7 @@ def segment_statistics(
                                                minlength=n_labels)[:n_labels]
             found[column] = (sums, sums_of_squares)
 
-    cores = min(n_workers(), len(channels))
-    parallel(moments_of, [range(start, len(channels), cores) for start in range(cores)])  # bincount releases the GIL
+    parallel(moments_of, shares(range(len(channels))))  # bincount releases the GIL
     moments = {channel.name: found[column] for column, channel in enumerate(channels)}
     rows = []
     for label, name in names.items():
