@@ -53,3 +53,9 @@ def test_robust_scaling_refuses_a_channel_without_spread():
 def test_distinct_rows_are_counted():
     X = np.array([[0, 1], [0, 1], [2, 3], [4, 5]], dtype=np.float32)
     assert count_distinct_rows(X, 10) == 3
+
+
+def test_distinct_rows_match_numpy_unique_up_to_enough():
+    X = np.random.default_rng(0).integers(0, 3, (20_000, 3)).astype(np.float32)  # 27 distinct rows
+    assert count_distinct_rows(X, 30) == len(np.unique(X, axis=0)) == 27
+    assert count_distinct_rows(X[:1], 2) == 1 and count_distinct_rows(X[:0], 2) == 0

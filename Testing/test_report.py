@@ -8,7 +8,7 @@ from PIL import Image
 
 from UnsupervisedSegmentLib.options import SegmentationOptions
 from UnsupervisedSegmentLib.pipeline import segment_channels
-from UnsupervisedSegmentLib.raster import Axes, Box, Canvas, grid_boxes, nice_ticks, tick_label, to_bytes
+from UnsupervisedSegmentLib.raster import Axes, Box, Canvas, grid_boxes, nice_ticks, png_bytes, tick_label, to_bytes
 from UnsupervisedSegmentLib.report import PANEL, save_report
 from UnsupervisedSegmentLib.volume import Channel, Grid
 
@@ -58,6 +58,15 @@ def test_scatter_blends_repeated_points():
     assert canvas.pixels[5, 5, 0] == pytest.approx(255 * 0.6)  # one point, near the top left
     image = canvas.finish()
     assert isinstance(image, Image.Image) and image.size == (50, 50)
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (7, 13), (64, 48)])
+def test_png_writer_round_trips_through_pillow(tmp_path, height, width):
+    rgb = np.random.default_rng(height).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    (tmp_path / "picture.png").write_bytes(png_bytes(rgb))
+    with Image.open(tmp_path / "picture.png") as image:
+        assert image.mode == "RGB" and image.size == (width, height)
+        assert np.array_equal(np.asarray(image), rgb)
 
 
 def test_report_shows_slices_histograms_and_pair_plots(tmp_path):

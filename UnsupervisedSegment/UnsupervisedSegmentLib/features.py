@@ -70,10 +70,11 @@ def count_distinct_rows(features: np.ndarray, enough: int) -> int:
 
     Counts among the first rows, then among eight times as many, and so on: a few thousand
     rows usually suffice."""
-    rows = np.ascontiguousarray(features).view(np.dtype((np.void, features.dtype.itemsize * features.shape[1])))
+    rows = np.ascontiguousarray(features).view(np.dtype((np.void, features.dtype.itemsize * features.shape[1])))[:, 0]
     stop = max(4 * enough, 1_024)
     while True:
-        distinct = np.unique(rows[:stop]).shape[0]
+        ordered = np.sort(rows[:stop])  # as np.unique does, without its import of numpy.ma
+        distinct = int(ordered.size > 0) + int(np.count_nonzero(ordered[1:] != ordered[:-1]))
         if distinct >= enough or stop >= rows.shape[0]:
             return distinct
         stop *= 8

@@ -86,21 +86,21 @@ def estimated_memory_bytes(options: SegmentationOptions, masked_voxels: int, cha
 
 
 def available_memory_bytes() -> int | None:
-    """Memory available to a new allocation (Linux: MemAvailable), or None where unknown."""
-    try:
-        import psutil
+    """Memory available to a new allocation (Linux: MemAvailable; elsewhere psutil's), or None where unknown.
 
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        pass
+    /proc/meminfo is read first: importing psutil costs more than the rest of the check."""
     try:
         with open("/proc/meminfo", encoding="ascii") as stream:
             for line in stream:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil
+    except ImportError:
         return None
-    return None
+    return int(psutil.virtual_memory().available)
 
 
 def _check_cluster_count(value: object, what: str) -> None:
