@@ -191,8 +191,9 @@ class Rows:
         """
         if inline and self.shift is None and self.x.dtype == np.float32:
             return [fn(self.x, self.weights, slice(0, len(self)))]
-        step = chunk_rows(n_columns)
-        slices = [slice(start, min(start + step, len(self))) for start in range(0, len(self), step)]
+        count = -(-len(self) // chunk_rows(n_columns))  # chunks of even size, none above chunk_rows
+        bounds = [len(self) * i // count for i in range(count + 1)]
+        slices = [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
 
         def run(rows: slice) -> T:
             return fn(*self.chunk(rows), rows)
