@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import slicerio
 
+from UnsupervisedSegmentLib.deflated import deflate_voxels
 from UnsupervisedSegmentLib.pipeline import Segment
 from UnsupervisedSegmentLib.segfile import segment_extents, write_seg_nrrd
 from UnsupervisedSegmentLib.volume import Grid
@@ -24,10 +26,15 @@ def test_extents_are_inclusive_ijk_boxes():
     assert segment_extents(labels_fixture()) == {1: "1 2 1 3 0 1", 2: "4 4 0 4 3 3"}
 
 
-def test_slicerio_reads_back_names_colours_labels_and_voxels(tmp_path):
+#: The voxels compressed while writing, or once beforehand for both label files (outputs.write_label_files).
+COMPRESSIONS = pytest.mark.parametrize("shared", [False, True], ids=["streamed", "shared-deflate"])
+
+
+@COMPRESSIONS
+def test_slicerio_reads_back_names_colours_labels_and_voxels(tmp_path, shared):
     labels = labels_fixture()
     path = tmp_path / "out.seg.nrrd"
-    write_seg_nrrd(labels, GRID, SEGMENTS, path)
+    write_seg_nrrd(labels, GRID, SEGMENTS, path, deflate_voxels(labels) if shared else None)
     segmentation = slicerio.read_segmentation(str(path))
     segments = segmentation["segments"]
     assert [s["name"] for s in segments] == ["Cluster 1", "Cluster 2", "Cluster 3"]
@@ -40,12 +47,13 @@ def test_slicerio_reads_back_names_colours_labels_and_voxels(tmp_path):
     np.testing.assert_allclose(np.asarray(segmentation["ijkToLPS"]), np.diag([-1, -1, 1, 1]) @ GRID.affine, atol=1e-6)
 
 
-def test_slicer_segmentation_storage_node_reads_it(tmp_path):
+@COMPRESSIONS
+def test_slicer_segmentation_storage_node_reads_it(tmp_path, shared):
     import slicer
 
     labels = labels_fixture()
     path = tmp_path / "out.seg.nrrd"
-    write_seg_nrrd(labels, GRID, SEGMENTS, path)
+    write_seg_nrrd(labels, GRID, SEGMENTS, path, deflate_voxels(labels) if shared else None)
     scene = slicer.vtkMRMLScene()
     node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
     storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")

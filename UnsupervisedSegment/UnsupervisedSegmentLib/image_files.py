@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .deflated import COMPRESSION_LEVEL, DeflatedVoxels, gzip_stream, voxel_bytes
 from .dicom import choose_series, read_series, series_name
 from .errors import UserInputError, first_line
 from .lazy import lazy_module
@@ -150,16 +151,22 @@ def _as_3d(array: np.ndarray, path: Path) -> np.ndarray:
     return array
 
 
-def write_nifti(array: np.ndarray, grid: Grid, path: str | Path) -> None:
+def write_nifti(array: np.ndarray, grid: Grid, path: str | Path, deflated: DeflatedVoxels | None = None) -> None:
     """Write an (i, j, k[, c]) array on ``grid`` as a NIfTI-1 file (gzip level 1 for ``.gz``, as
-    nibabel): the file ``nib.save`` writes, header byte for byte, without importing nibabel."""
+    nibabel): the file ``nib.save`` writes, header byte for byte, without importing nibabel.
+
+    ``deflated``: the array's voxels already compressed (:func:`deflated.deflate_voxels`, for
+    several files of the same voxels), used for a ``.gz`` path."""
     array = np.asarray(array)
     array = array.astype(array.dtype.newbyteorder("<"), copy=False)
     head = header_bytes(array, grid.affine)
-    voxels = memoryview(np.asfortranarray(array).T.reshape(-1)).cast("B")  # i fastest, no copy
-    with (gzip.open(path, "wb", compresslevel=1) if str(path).lower().endswith(".gz") else open(path, "wb")) as file:
+    compressed = str(path).lower().endswith(".gz")
+    if compressed and deflated is not None and deflated.dtype == array.dtype:
+        Path(path).write_bytes(gzip_stream(deflated, head))
+        return
+    with (gzip.open(path, "wb", compresslevel=COMPRESSION_LEVEL) if compressed else open(path, "wb")) as file:
         file.write(head)
-        file.write(voxels)
+        file.write(voxel_bytes(array))  # i fastest, no copy
 
 
 def to_itk_image(array: np.ndarray, grid: Grid) -> sitk.Image:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .deflated import deflate_voxels
 from .errors import UserInputError
 from .image_files import write_nifti
 from .pipeline import SegmentationResult
@@ -83,9 +84,7 @@ def write_outputs(
     planar = is_planar(result.grid)
     with atomic_output_dir(directory) as staging, ThreadPoolExecutor(max_workers=1) as writer:
         # the compressed volumes are written on a thread beside the rest (zlib releases the GIL)
-        volumes = [writer.submit(write_nifti, result.labels, result.grid, staging / LABELS_FILE),
-                   writer.submit(write_seg_nrrd, result.labels, result.grid, result.segments,
-                                 staging / SEGMENTATION_FILE)]
+        volumes = [writer.submit(write_label_files, result, staging)]
         if result.posteriors is not None:
             volumes.append(writer.submit(write_nifti, result.posteriors, result.grid, staging / POSTERIORS_FILE))
         if result.lesion is not None:
@@ -112,6 +111,13 @@ def write_outputs(
             volume.result()  # the writer's error, if any, is raised here
         names = sorted(path.name for path in staging.iterdir())
     return [Path(directory) / name for name in names]
+
+
+def write_label_files(result: SegmentationResult, directory: Path) -> None:
+    """labels.nii.gz and segmentation.seg.nrrd, from one compression of the label map."""
+    deflated = deflate_voxels(result.labels)
+    write_nifti(result.labels, result.grid, directory / LABELS_FILE, deflated)
+    write_seg_nrrd(result.labels, result.grid, result.segments, directory / SEGMENTATION_FILE, deflated)
 
 
 def _squeeze_channels(volume: np.ndarray) -> np.ndarray:

@@ -14,20 +14,23 @@ from pathlib import Path
 
 import numpy as np
 
+from .deflated import COMPRESSION_LEVEL, DeflatedVoxels, gzip_stream
 from .image_files import LPS_TO_RAS
 from .palette import segment_id
 from .pipeline import Segment
-from .volume import Grid
+from .volume import Grid, bounding_box
 
 
 def segment_extents(labels: np.ndarray) -> dict[int, str]:
     """Slicer's ``i0 i1 j0 j1 k0 k1`` bounding box of every label present (> 0)."""
+    box = bounding_box(labels)  # every label lies in the labelled voxels' box: passes over it only
+    inner = labels[box]
     extents = {}
-    for label in range(1, int(labels.max()) + 1):  # one pass per label: faster than ndimage.find_objects for few
-        present = labels == label
+    for label in range(1, int(inner.max(initial=0)) + 1):  # one pass per label: faster than ndimage.find_objects for few
+        present = inner == label
         axes = [np.flatnonzero(present.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
         if axes[0].size:
-            extents[int(label)] = " ".join(f"{index[0]} {index[-1]}" for index in axes)
+            extents[int(label)] = " ".join(f"{index[0] + b.start} {index[-1] + b.start}" for index, b in zip(axes, box))
     return extents
 
 
@@ -57,8 +60,6 @@ def segmentation_header(labels: np.ndarray, segments: Sequence[Segment]) -> dict
     return header
 
 
-#: zlib level of the voxels: label maps compress well already at the fastest level.
-COMPRESSION_LEVEL = 1
 NRRD_TYPES = {np.dtype(np.uint8): "unsigned char", np.dtype(np.uint16): "unsigned short"}
 
 
@@ -82,14 +83,21 @@ def nrrd_header(labels: np.ndarray, grid: Grid) -> list[str]:
     return fields + ["encoding: gzip", "space origin: " + vector(lps[:3, 3])]
 
 
-def write_seg_nrrd(labels: np.ndarray, grid: Grid, segments: Sequence[Segment], path: str | Path) -> None:
-    """Write an (i, j, k) label map with its segments as a compressed ``.seg.nrrd``."""
+def write_seg_nrrd(labels: np.ndarray, grid: Grid, segments: Sequence[Segment], path: str | Path,
+                   deflated: DeflatedVoxels | None = None) -> None:
+    """Write an (i, j, k) label map with its segments as a compressed ``.seg.nrrd``.
+
+    ``deflated``: the label map's voxels already compressed (:func:`deflated.deflate_voxels`),
+    used when they are of the type written (unsigned 8 bits, or 16 from label 256 on)."""
     labels = labels.astype("<u1" if labels.max() < 256 else "<u2", copy=False)
     header = nrrd_header(labels, grid)
     header += [f"{key}:={value}" for key, value in sorted(segmentation_header(labels, segments).items())]
     compressor = zlib.compressobj(COMPRESSION_LEVEL, zlib.DEFLATED, 31)  # 31: gzip container
     with open(path, "wb") as stream:
         stream.write(("\n".join(header) + "\n\n").encode("utf-8"))
+        if deflated is not None and deflated.dtype == labels.dtype:
+            stream.write(gzip_stream(deflated))
+            return
         for k in range(labels.shape[2]):  # i fastest, slice by slice: no copy of the whole volume
             stream.write(compressor.compress(np.ascontiguousarray(labels[:, :, k].T).tobytes()))
         stream.write(compressor.flush())
