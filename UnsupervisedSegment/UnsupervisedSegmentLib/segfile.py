@@ -92,12 +92,12 @@ def write_seg_nrrd(labels: np.ndarray, grid: Grid, segments: Sequence[Segment], 
     labels = labels.astype("<u1" if labels.max() < 256 else "<u2", copy=False)
     header = nrrd_header(labels, grid)
     header += [f"{key}:={value}" for key, value in sorted(segmentation_header(labels, segments).items())]
-    compressor = zlib.compressobj(COMPRESSION_LEVEL, zlib.DEFLATED, 31)  # 31: gzip container
     with open(path, "wb") as stream:
         stream.write(("\n".join(header) + "\n\n").encode("utf-8"))
         if deflated is not None and deflated.dtype == labels.dtype:
             stream.write(gzip_stream(deflated))
             return
+        compressor = zlib.compressobj(COMPRESSION_LEVEL, zlib.DEFLATED, 31)  # 31: gzip container
         for k in range(labels.shape[2]):  # i fastest, slice by slice: no copy of the whole volume
             stream.write(compressor.compress(np.ascontiguousarray(labels[:, :, k].T).tobytes()))
         stream.write(compressor.flush())
