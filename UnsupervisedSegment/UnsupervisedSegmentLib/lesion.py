@@ -73,6 +73,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .fast_common import parallel
 from .lazy import lazy_module
 from .masking import otsu_threshold
 from .morphology import ball, deeper_than, dilate, fill_holes, opening
@@ -289,18 +290,26 @@ def gather_evidence(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacin
     search = deeper_than(brain, RIM_MM, spacing)
     notes = [f"brain: {how}, largest part after a {OPENING_MM:g} mm opening, "
              f"{brain.sum() * np.prod(spacing) / MM3_PER_ML:.0f} mL; search deeper than {RIM_MM:g} mm"]
+
+    def z_map(name: str) -> tuple[float, float, np.ndarray | None]:
+        """The healthy peak and spread of a channel, and its z-map (None if constant)."""
+        data = np.asarray(channels[name], dtype=np.float32)
+        peak, spread = healthy_peak(data[tissue])
+        return peak, spread, (data - np.float32(peak)) / np.float32(spread) if spread > 0 else None
+
+    scored = [name for name, role in roles.items() if role != "adc"]
+    maps = dict(zip(scored, parallel(z_map, scored)))  # one channel per core: numpy releases the GIL
     z: dict[str, np.ndarray] = {}
     adc_low = None
     for name, role in roles.items():
-        data = np.asarray(channels[name], dtype=np.float32)
         if role == "adc":
-            adc_low = adc_low_voxels(data, tissue, notes)
+            adc_low = adc_low_voxels(np.asarray(channels[name], dtype=np.float32), tissue, notes)
             continue
-        peak, spread = healthy_peak(data[tissue])
-        if not spread > 0:
+        peak, spread, z_values = maps[name]
+        if z_values is None:
             notes.append(f"{name} is constant in the brain and was ignored")
             continue
-        z[role] = (data - np.float32(peak)) / np.float32(spread)
+        z[role] = z_values
         notes.append(f"{name} as {role}: healthy peak {peak:.4g}, spread {spread:.3g}")
     return Evidence(z, search, spacing, adc_low, notes)
 

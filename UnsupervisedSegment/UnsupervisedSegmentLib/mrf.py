@@ -199,12 +199,14 @@ def _neighbour_rows(
     row_of_cell = np.zeros(padded.size, np.intp)
     row_of_cell[cells] = np.arange(1, len(cells) + 1)
     k_step, j_step = padded.shape[1] * padded.shape[2], padded.shape[2]
-    groups: dict[float, list[tuple[int | None, np.ndarray]]] = {}
-    for (di, dj, dk), weight in offsets:
+
+    def find(offset: tuple[int, int, int]) -> tuple[int | None, np.ndarray]:
+        di, dj, dk = offset
         rows = row_of_cell[cells + dk * k_step + dj * j_step + di]
-        if (dj, dk) == (0, 0):
-            neighbour = (di, np.flatnonzero(rows == 0))
-        else:
-            neighbour = (None, rows)
+        return (di, np.flatnonzero(rows == 0)) if (dj, dk) == (0, 0) else (None, rows)
+
+    found = parallel(find, [offset for offset, _ in offsets])  # numpy's gathers release the GIL
+    groups: dict[float, list[tuple[int | None, np.ndarray]]] = {}
+    for (_, weight), neighbour in zip(offsets, found):
         groups.setdefault(round(weight, 12), []).append(neighbour)
     return list(groups.items())
