@@ -23,11 +23,13 @@ COMPRESSION_LEVEL = 1
 
 @dataclass(frozen=True)
 class DeflatedVoxels:
-    """The raw deflate data of an array's voxels (i fastest), with the array's dtype and bytes."""
+    """The raw deflate data of an array's voxels (i fastest), with the array's dtype and bytes
+    and the zlib level they were compressed at."""
 
     dtype: np.dtype
     raw: memoryview
     data: bytes
+    level: int
 
 
 def voxel_bytes(array: np.ndarray) -> memoryview:
@@ -39,11 +41,12 @@ def deflate_voxels(array: np.ndarray, level: int = COMPRESSION_LEVEL) -> Deflate
     """Compress the voxels of ``array`` once, for :func:`gzip_stream`."""
     raw = voxel_bytes(array)
     compressor = zlib.compressobj(level, zlib.DEFLATED, -15)  # -15: raw deflate, no container
-    return DeflatedVoxels(array.dtype, raw, compressor.compress(raw) + compressor.flush())
+    return DeflatedVoxels(array.dtype, raw, compressor.compress(raw) + compressor.flush(), level)
 
 
-def gzip_stream(voxels: DeflatedVoxels, prefix: bytes = b"", level: int = COMPRESSION_LEVEL) -> bytes:
-    """A gzip file whose content is ``prefix`` followed by the voxels."""
+def gzip_stream(voxels: DeflatedVoxels, prefix: bytes = b"") -> bytes:
+    """A gzip file whose content is ``prefix`` (compressed at the voxels' level) followed by the voxels."""
+    level = voxels.level
     head = b""
     if prefix:
         compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
