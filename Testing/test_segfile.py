@@ -27,7 +27,7 @@ def test_extents_are_inclusive_ijk_boxes():
 
 
 #: The voxels compressed while writing, or once beforehand for both label files (outputs.write_label_files).
-COMPRESSIONS = pytest.mark.parametrize("shared", [False, True], ids=["streamed", "shared-deflate"])
+COMPRESSIONS = pytest.mark.parametrize("shared", [False, True], ids=["compressed-here", "shared-deflate"])
 
 
 @COMPRESSIONS

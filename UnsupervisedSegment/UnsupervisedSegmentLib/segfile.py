@@ -3,18 +3,18 @@
 One labelmap layer; each segment's fields (ID, name, colour, label value, extent) follow
 the header keys that Slicer's segmentation storage node reads and writes. The NRRD file is
 written directly (text header, gzip-compressed voxels), with the fields and geometry that
-ITK's NRRD writer gives it, so writing needs neither SimpleITK nor a copy of the label map.
+ITK's NRRD writer gives it, so writing needs neither SimpleITK nor (for a Fortran-ordered map,
+as the pipeline's) a copy of the label map.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .deflated import COMPRESSION_LEVEL, DeflatedVoxels, gzip_stream
+from .deflated import DeflatedVoxels, deflate_voxels, gzip_stream
 from .image_files import LPS_TO_RAS
 from .palette import segment_id
 from .pipeline import Segment
@@ -92,12 +92,8 @@ def write_seg_nrrd(labels: np.ndarray, grid: Grid, segments: Sequence[Segment], 
     labels = labels.astype("<u1" if labels.max() < 256 else "<u2", copy=False)
     header = nrrd_header(labels, grid)
     header += [f"{key}:={value}" for key, value in sorted(segmentation_header(labels, segments).items())]
+    if deflated is None or deflated.dtype != labels.dtype:
+        deflated = deflate_voxels(labels)
     with open(path, "wb") as stream:
         stream.write(("\n".join(header) + "\n\n").encode("utf-8"))
-        if deflated is not None and deflated.dtype == labels.dtype:
-            stream.write(gzip_stream(deflated))
-            return
-        compressor = zlib.compressobj(COMPRESSION_LEVEL, zlib.DEFLATED, 31)  # 31: gzip container
-        for k in range(labels.shape[2]):  # i fastest, slice by slice: no copy of the whole volume
-            stream.write(compressor.compress(np.ascontiguousarray(labels[:, :, k].T).tobytes()))
-        stream.write(compressor.flush())
+        stream.write(gzip_stream(deflated))
