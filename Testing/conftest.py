@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "Resources" / "SampleData"
 SAMPLE_NAMES = ("t1", "t1_contrast", "flair", "adc")
 
-from UnsupervisedSegmentLib.volume import Channel, Grid
+from UnsupervisedSegmentLib.core.volume import Channel, Grid
 
 PHANTOM_AFFINE = np.diag([-1.2, 1.2, 2.5, 1.0])
 

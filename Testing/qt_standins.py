@@ -20,7 +20,6 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 
-
 class Signal:
     """A Qt signal, as PythonQt exposes it: ``widget.valueChanged.connect(slot)``."""
 

@@ -11,7 +11,7 @@ Real, from that release's folder (unmodified Slicer code):
   * the Segment Statistics module and its plugins.
 Real, from slicer-core (the wheel's compiled classes, kept): every MRML, segmentation, volumes
 and vtkITK class, ``slicer.mrmlScene`` and the application, colour, volumes and segmentations logics
-wired as Slicer wires them at start-up (:class:`~UnsupervisedSegmentLib.headless.HeadlessSlicer`).
+wired as Slicer wires them at start-up (:class:`~UnsupervisedSegmentLib.mrml.headless.HeadlessSlicer`).
 EMULATED (the Qt application cannot run here):
   * ``qt``, ``ctk`` and the qMRML widgets: :mod:`qt_standins` (strict stand-ins, .ui parsed into them);
   * ``slicer.app`` (:class:`EmulatedApplication`): testing mode, translation (returns the source
@@ -55,7 +55,7 @@ MODULE_NAMES = ("UnsupervisedSegment", "SegmentStatistics", "SegmentStatisticsPl
 if str(MODULE_DIR) not in sys.path:
     sys.path.insert(0, str(MODULE_DIR))
 
-from UnsupervisedSegmentLib.headless import HeadlessSlicer  # noqa: E402
+from UnsupervisedSegmentLib.mrml.headless import HeadlessSlicer  # noqa: E402
 
 
 def release_version(name: str) -> tuple[int, ...]:

@@ -14,14 +14,13 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-
-from UnsupervisedSegmentLib.batch import SUMMARY_FILE, case_is_complete, run_batch
-from UnsupervisedSegmentLib.cli import main
-from UnsupervisedSegmentLib.errors import UserInputError
-from UnsupervisedSegmentLib.manifest import read_manifest
-from UnsupervisedSegmentLib.runner import RunRequest
-
 from conftest import make_phantom, save_nifti
+from UnsupervisedSegmentLib.cli import main
+from UnsupervisedSegmentLib.cohort.batch import case_is_complete, run_batch
+from UnsupervisedSegmentLib.cohort.manifest import read_manifest
+from UnsupervisedSegmentLib.cohort.runner import RunRequest
+from UnsupervisedSegmentLib.core.errors import UserInputError
+from UnsupervisedSegmentLib.core.output_files import SUMMARY_FILE
 
 pytest.importorskip("distributed")
 BIN = Path(sys.executable).parent

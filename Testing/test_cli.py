@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +13,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 import slicerio
-
-from UnsupervisedSegmentLib.cli import main
-
 from conftest import dice, save_nifti
+from UnsupervisedSegmentLib.cli import main
 
 SAMPLE_ARGS = ["--names", "t1", "t1c", "flair", "adc"]
 
@@ -199,7 +196,7 @@ def test_resampled_input_is_reported(phantom_files, tmp_path, capsys):
 
 @pytest.mark.parametrize("writer", ["write_statistics_csv", "write_seg_nrrd"])  # main thread, writer thread
 def test_failure_while_writing_leaves_nothing_half_written(phantom_files, tmp_path, monkeypatch, writer):
-    import UnsupervisedSegmentLib.outputs as outputs
+    import UnsupervisedSegmentLib.report.outputs as outputs
 
     paths, _ = phantom_files
     def broken(*args, **kwargs):

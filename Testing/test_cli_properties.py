@@ -12,16 +12,13 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pytest
+from conftest import make_phantom, save_nifti
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
 from UnsupervisedSegmentLib.cli import main
-
-from conftest import make_phantom, save_nifti
 
 #: Each example's time bound: tiny inputs segment in about a second (the engine is imported beforehand); the
 #: margin is for a machine shared with other jobs. A hang or a runaway k or allocation exceeds it.
@@ -62,9 +59,9 @@ def write_inputs(folder: Path) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> dict[str, Path]:
     """The inputs, with the engine and both report figures imported so that the deadline times work, not imports."""
-    import UnsupervisedSegmentLib.picture_report  # noqa: F401
-    import UnsupervisedSegmentLib.report  # noqa: F401
-    import UnsupervisedSegmentLib.runner  # noqa: F401
+    import UnsupervisedSegmentLib.cohort.runner  # noqa: F401
+    import UnsupervisedSegmentLib.report.diagnostics  # noqa: F401
+    import UnsupervisedSegmentLib.report.picture_report  # noqa: F401
 
     return write_inputs(tmp_path_factory.mktemp("property_inputs"))
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.base import clone
-
-from UnsupervisedSegmentLib.clustering import COVARIANCE_TYPES, ENGINES, ClusterModel
-from UnsupervisedSegmentLib.errors import UserInputError
-from UnsupervisedSegmentLib.pipeline import SegmentationOptions, segment_channels
-
 from conftest import dice, phantom_channels
+from sklearn.base import clone
+from UnsupervisedSegmentLib.core.errors import UserInputError
+from UnsupervisedSegmentLib.engine.clustering import COVARIANCE_TYPES, ENGINES, ClusterModel
+from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions, segment_channels
 
 
 @pytest.mark.parametrize("engine", ENGINES)

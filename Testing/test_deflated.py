@@ -8,11 +8,10 @@ import zlib
 import nibabel as nib
 import numpy as np
 import pytest
-
-from UnsupervisedSegmentLib.deflated import deflate_voxels, gzip_stream, voxel_bytes
-from UnsupervisedSegmentLib.image_files import write_nifti
-from UnsupervisedSegmentLib.nifti_gz import read_nifti_gz
-from UnsupervisedSegmentLib.volume import Grid
+from UnsupervisedSegmentLib.core.volume import Grid
+from UnsupervisedSegmentLib.io.deflated import deflate_voxels, gzip_stream, voxel_bytes
+from UnsupervisedSegmentLib.io.image_files import write_nifti
+from UnsupervisedSegmentLib.io.nifti_gz import read_nifti_gz
 
 GRID = Grid((7, 5, 3), np.diag([0.5, 0.5, 2.0, 1.0]))
 

@@ -11,12 +11,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from UnsupervisedSegmentLib.cli import main
-from UnsupervisedSegmentLib.dicom import list_series
-from UnsupervisedSegmentLib.errors import UserInputError
-from UnsupervisedSegmentLib.image_files import read_channels, to_itk_image
-from UnsupervisedSegmentLib.volume import Grid
+from UnsupervisedSegmentLib.core.errors import UserInputError
+from UnsupervisedSegmentLib.core.volume import Grid
+from UnsupervisedSegmentLib.io.dicom import list_series
+from UnsupervisedSegmentLib.io.image_files import read_channels, to_itk_image
 
 #: Axes of the sample crop: small enough to keep the tests light, the whole tumour region inside.
 CROP = (slice(64, 192), slice(64, 192), slice(8, 24))

@@ -96,8 +96,8 @@ def test_module_cmake_lists_every_file():
     cmake = (MODULE_DIR / "CMakeLists.txt").read_text().replace("${MODULE_NAME}", "UnsupervisedSegment")
     listed = set(re.findall(r"^\s+([\w/]+\.(?:py|ui|png|txt|html))\s*$", cmake, re.MULTILINE))
     expected = {"UnsupervisedSegment.py"}
-    expected |= {str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "UnsupervisedSegmentLib").glob("*.py")}
-    expected |= {str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "UnsupervisedSegmentLib").glob("*.html")}
+    expected |= {str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "UnsupervisedSegmentLib").rglob("*.py")}
+    expected |= {str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "UnsupervisedSegmentLib").rglob("*.html")}
     expected |= {str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "Resources").rglob("*") if p.is_file()}
     assert expected - listed == set(), "not packaged: add them to UnsupervisedSegment/CMakeLists.txt"
     assert listed - expected == set(), "listed but missing"

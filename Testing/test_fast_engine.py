@@ -12,11 +12,10 @@ from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
-
-from UnsupervisedSegmentLib import fast_common, fast_gmm, fast_kmeans
-from UnsupervisedSegmentLib.fast_common import AUTO_SUBSAMPLE_MIN_ROWS, Rows, subsample_size, systematic_rows
-from UnsupervisedSegmentLib.fast_gmm import FastGaussianMixture
-from UnsupervisedSegmentLib.fast_kmeans import FastKMeans
+from UnsupervisedSegmentLib.engine import fast_common, fast_gmm, fast_kmeans
+from UnsupervisedSegmentLib.engine.fast_common import AUTO_SUBSAMPLE_MIN_ROWS, Rows, subsample_size, systematic_rows
+from UnsupervisedSegmentLib.engine.fast_gmm import FastGaussianMixture
+from UnsupervisedSegmentLib.engine.fast_kmeans import FastKMeans
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -256,7 +255,7 @@ def test_small_int_subsample_keeps_a_one_percent_class() -> None:
 
 def test_lib_does_not_import_slicer() -> None:
     code = (
-        "import sys; import UnsupervisedSegmentLib.fast_gmm, UnsupervisedSegmentLib.fast_kmeans; "
+        "import sys; import UnsupervisedSegmentLib.engine.fast_gmm, UnsupervisedSegmentLib.engine.fast_kmeans; "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('slicer', 'qt', 'ctk', 'vtk', 'numba')]; "
         "assert not bad, bad"
     )

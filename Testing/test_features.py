@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from UnsupervisedSegmentLib.errors import UserInputError
-from UnsupervisedSegmentLib.features import count_distinct_rows, feature_matrix, scale_features
-from UnsupervisedSegmentLib.volume import Channel, Grid
+from UnsupervisedSegmentLib.core.errors import UserInputError
+from UnsupervisedSegmentLib.core.volume import Channel, Grid
+from UnsupervisedSegmentLib.engine.features import count_distinct_rows, feature_matrix, scale_features
 
 GRID = Grid((5, 4, 3), np.eye(4))
 

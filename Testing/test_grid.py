@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from UnsupervisedSegmentLib.errors import UserInputError
-from UnsupervisedSegmentLib.grid import align_channels, overlaps, resample
-from UnsupervisedSegmentLib.volume import Channel, Grid
+from UnsupervisedSegmentLib.core.errors import UserInputError
+from UnsupervisedSegmentLib.core.grid import align_channels, overlaps, resample
+from UnsupervisedSegmentLib.core.volume import Channel, Grid
 
 
 def ramp(shape=(10, 12, 8)) -> np.ndarray:

@@ -8,13 +8,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from PIL import Image
-
-from UnsupervisedSegmentLib.errors import UserInputError
-from UnsupervisedSegmentLib.image_files import image_stem, read_channels, to_itk_image, write_nifti
-from UnsupervisedSegmentLib.volume import Grid
-
 from conftest import PHANTOM_AFFINE, save_nifti
+from PIL import Image
+from UnsupervisedSegmentLib.core.errors import UserInputError
+from UnsupervisedSegmentLib.core.volume import Grid
+from UnsupervisedSegmentLib.io.image_files import image_stem, read_channels, to_itk_image, write_nifti
 
 
 def test_nifti_keeps_array_and_affine(tmp_path):

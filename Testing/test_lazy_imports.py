@@ -13,8 +13,8 @@ LIB = Path(__file__).resolve().parents[1] / "UnsupervisedSegment"
 SCRIPT = """
 import sys
 import numpy as np
-from UnsupervisedSegmentLib.pipeline import SegmentationOptions, segment_channels
-from UnsupervisedSegmentLib.volume import Channel, Grid
+from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions, segment_channels
+from UnsupervisedSegmentLib.core.volume import Channel, Grid
 
 rng = np.random.default_rng(0)
 grid = Grid((20, 20, 10), np.eye(4))
@@ -55,7 +55,7 @@ def test_a_nifti_run_with_its_report_loads_no_simpleitk_sklearn_or_matplotlib(tm
 
 THREADS_SCRIPT = """
 from concurrent.futures import ThreadPoolExecutor
-from UnsupervisedSegmentLib.lazy import lazy_module
+from UnsupervisedSegmentLib.core.lazy import lazy_module
 
 sitk = lazy_module("SimpleITK")
 with ThreadPoolExecutor(8) as pool:  # the first reads race for the import

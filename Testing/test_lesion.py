@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage
-
 from lesion_phantoms import SPACING, head_images, head_phantom, skull_stripped
-from UnsupervisedSegmentLib.lesion import channel_role, check_lesion_inputs, fill_enclosed_holes, find_lesion
-from UnsupervisedSegmentLib.metrics import dice
+from scipy import ndimage
+from UnsupervisedSegmentLib.lesion.roles import channel_role, check_lesion_inputs
+from UnsupervisedSegmentLib.lesion.rule import fill_enclosed_holes, find_lesion
+from UnsupervisedSegmentLib.report.metrics import dice
 
 
 def phantom(lesion: str, sequences, stripped: bool = True, seed: int = 1, **options):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from UnsupervisedSegmentLib.errors import UserInputError
-from UnsupervisedSegmentLib.masking import build_mask, otsu_threshold
-from UnsupervisedSegmentLib.volume import Channel, Grid
+from UnsupervisedSegmentLib.core.errors import UserInputError
+from UnsupervisedSegmentLib.core.volume import Channel, Grid
+from UnsupervisedSegmentLib.engine.masking import build_mask, otsu_threshold
 
 GRID = Grid((4, 4, 2), np.eye(4))
 

@@ -6,8 +6,7 @@ import math
 
 import numpy as np
 import pytest
-
-from UnsupervisedSegmentLib.metrics import dice, evaluate, hausdorff95_mm, jaccard, volume_difference_ml
+from UnsupervisedSegmentLib.report.metrics import dice, evaluate, hausdorff95_mm, jaccard, volume_difference_ml
 
 
 def cube(corner: tuple[int, int, int], size: int = 10, shape=(20, 20, 20)) -> np.ndarray:

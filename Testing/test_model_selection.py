@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture
-
-from UnsupervisedSegmentLib.model_selection import select_n_clusters_bic
+from UnsupervisedSegmentLib.engine.model_selection import select_n_clusters_bic
 
 
 def blobs(n_blobs: int = 3, seed: int = 0) -> np.ndarray:

@@ -19,15 +19,16 @@ def module():
 
 def test_choices_are_the_engines(module):
     """Every value the GUI offers is one the engine accepts."""
-    from UnsupervisedSegmentLib import clustering, features, lesion, masking, mrf, preprocessing
+    from UnsupervisedSegmentLib.core import options
+    from UnsupervisedSegmentLib.engine import clustering, features, mrf, preprocessing
 
     assert {m.value for m in module.Method} == set(clustering.METHODS)
     assert {s.value for s in module.Scaling} == set(features.SCALINGS)
     assert {c.value for c in module.CovarianceType} == set(clustering.COVARIANCE_TYPES)
-    assert {m.value for m in module.MaskSource} == {*masking.MASK_RULES, "segment"}
+    assert {m.value for m in module.MaskSource} == {*options.MASK_RULES, "segment"}
     assert {d.value for d in module.Denoise} == {"none", *preprocessing.DENOISE_METHODS}
     assert {n.value for n in module.Neighbourhood} == set(mrf.NEIGHBOURHOODS)
-    assert {t.value for t in module.LesionType} == set(lesion.LESION_TYPES)
+    assert {t.value for t in module.LesionType} == set(options.LESION_TYPES)
 
 
 def parameters(module, **changes):
@@ -55,7 +56,7 @@ def test_quality_options_reach_the_engine(module):
 
 
 def test_lesion_preset_is_the_command_lines():
-    from UnsupervisedSegmentLib.lesion import LESION_PRESET
+    from UnsupervisedSegmentLib.core.options import LESION_PRESET
 
     assert LESION_PRESET == {"clusters": 6, "mrf_beta": 1.0}
 

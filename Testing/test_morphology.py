@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import ndimage
-
-from UnsupervisedSegmentLib.morphology import ball, deeper_than, dilate, erode, fill_holes, opening
+from UnsupervisedSegmentLib.engine.morphology import ball, deeper_than, dilate, erode, fill_holes, opening
 
 
 def blobs(seed: int, shape=(23, 19, 11)) -> np.ndarray:

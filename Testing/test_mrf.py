@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture
-
-from UnsupervisedSegmentLib.mrf import mixture_log_likelihood, neighbour_offsets, regularise_posteriors
+from UnsupervisedSegmentLib.engine.mrf import mixture_log_likelihood, neighbour_offsets, regularise_posteriors
 
 
 def noisy_ball(shape=(32, 32, 32), noise: float = 0.6, seed: int = 0):

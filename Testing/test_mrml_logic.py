@@ -10,11 +10,11 @@ import vtk
 
 slicer = pytest.importorskip("slicer")
 
-from UnsupervisedSegmentLib import mrml_logic  # noqa: E402
-from UnsupervisedSegmentLib.errors import UserInputError  # noqa: E402
-from UnsupervisedSegmentLib.headless import HeadlessSlicer  # noqa: E402
-from UnsupervisedSegmentLib.palette import LESION_COLOR, LESION_NAME, segment_color, segment_name  # noqa: E402
-from UnsupervisedSegmentLib.pipeline import SegmentationOptions  # noqa: E402
+from UnsupervisedSegmentLib.core.errors import UserInputError  # noqa: E402
+from UnsupervisedSegmentLib.core.palette import LESION_COLOR, LESION_NAME, segment_color, segment_name  # noqa: E402
+from UnsupervisedSegmentLib.mrml import logic as mrml_logic  # noqa: E402
+from UnsupervisedSegmentLib.mrml.headless import HeadlessSlicer  # noqa: E402
+from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions  # noqa: E402
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "Resources" / "SampleData"
 PHANTOM_SPACING = (1.5, 1.5, 3.0)

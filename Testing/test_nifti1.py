@@ -7,8 +7,7 @@ import io
 import nibabel as nib
 import numpy as np
 import pytest
-
-from UnsupervisedSegmentLib.nifti1 import DATA_OFFSET, header_bytes, layout
+from UnsupervisedSegmentLib.io.nifti1 import DATA_OFFSET, header_bytes, layout
 
 
 def random_affine(rng: np.random.Generator, flip: bool, shear: float = 0.0) -> np.ndarray:

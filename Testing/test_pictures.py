@@ -8,14 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from PIL import Image
-
-from UnsupervisedSegmentLib.cli import main
-from UnsupervisedSegmentLib.image_files import read_channels
-from UnsupervisedSegmentLib.planar import upright
-from UnsupervisedSegmentLib.volume import Grid
-
 from conftest import save_nifti
+from PIL import Image
+from UnsupervisedSegmentLib.cli import main
+from UnsupervisedSegmentLib.core.volume import Grid
+from UnsupervisedSegmentLib.io.image_files import read_channels
+from UnsupervisedSegmentLib.report.planar import upright
 
 #: Colours of the test picture: background, a marker in the top-left corner, a bar at the bottom.
 BACKGROUND, MARKER, BAR = (40, 90, 160), (220, 30, 30), (30, 180, 60)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from UnsupervisedSegmentLib.preprocessing import correct_bias_field, denoise
+from UnsupervisedSegmentLib.engine.preprocessing import correct_bias_field, denoise
 
 SPACING = (1.0, 1.0, 2.0)
 

@@ -12,12 +12,13 @@ os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 pytest.importorskip("slicer")
 Image = pytest.importorskip("PIL.Image")
 
-from UnsupervisedSegmentLib import mrml_logic  # noqa: E402
-from UnsupervisedSegmentLib.grid import align_channels  # noqa: E402
-from UnsupervisedSegmentLib.headless import HeadlessSlicer  # noqa: E402
-from UnsupervisedSegmentLib.pipeline import SegmentationOptions, segment_channels  # noqa: E402
-from UnsupervisedSegmentLib.preview import PREVIEW_3D, PREVIEW_AXIAL, render_previews  # noqa: E402
-from UnsupervisedSegmentLib.volume import Channel, Grid  # noqa: E402
+from UnsupervisedSegmentLib.core.grid import align_channels  # noqa: E402
+from UnsupervisedSegmentLib.core.output_files import PREVIEW_3D_FILE, PREVIEW_AXIAL_FILE  # noqa: E402
+from UnsupervisedSegmentLib.core.volume import Channel, Grid  # noqa: E402
+from UnsupervisedSegmentLib.mrml import logic as mrml_logic  # noqa: E402
+from UnsupervisedSegmentLib.mrml.headless import HeadlessSlicer  # noqa: E402
+from UnsupervisedSegmentLib.mrml.preview import render_previews  # noqa: E402
+from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions, segment_channels  # noqa: E402
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "Resources" / "SampleData"
 SIZE = (400, 400)
@@ -50,7 +51,7 @@ def sample_previews(tmp_path_factory):
 
 def test_previews_written(sample_previews):
     _, paths = sample_previews
-    assert [p.name for p in paths] == [PREVIEW_3D, PREVIEW_AXIAL]
+    assert [p.name for p in paths] == [PREVIEW_3D_FILE, PREVIEW_AXIAL_FILE]
     for path in paths:
         assert Image.open(path).size == SIZE
 
@@ -79,7 +80,7 @@ def test_preview_from_segmentation_file(tmp_path):
     labels[60:200, 60:200, 8:24] = 1
     labels[100:140, 100:140, 12:20] = 2
     node = app.scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
-    from UnsupervisedSegmentLib.pipeline import Segment
+    from UnsupervisedSegmentLib.core.palette import Segment
 
     segments = [Segment(1, "outer", (0.2, 0.4, 0.9)), Segment(2, "inner", (0.9, 0.1, 0.1))]
     mrml_logic.write_segments(node, labels, segments, background)

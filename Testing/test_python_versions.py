@@ -16,19 +16,24 @@ from pathlib import Path
 import pytest
 
 MODULE_DIR = Path(__file__).resolve().parents[1] / "UnsupervisedSegment"
-LIB_MODULES = sorted(path.stem for path in (MODULE_DIR / "UnsupervisedSegmentLib").glob("*.py") if path.stem != "__init__")
-NEEDS_SLICER = {"mrml_logic", "headless", "preview"}
+LIB = MODULE_DIR / "UnsupervisedSegmentLib"
+LIB_FILES = sorted(LIB.rglob("*.py"))
+#: Every module and package of the Lib, dotted below ``UnsupervisedSegmentLib``.
+LIB_MODULES = sorted(".".join(path.relative_to(LIB).with_suffix("").parts).removesuffix(".__init__").removesuffix("__init__")
+                     for path in LIB_FILES)
+#: The MRML layer's modules, which need slicer-core (outside Slicer) or Slicer itself (``parameters``).
+NEEDS_SLICER = {"mrml.logic", "mrml.headless", "mrml.preview", "mrml.parameters", "mrml.input_checks", "mrml.module_logic"}
 
 
 @pytest.mark.parametrize("name", LIB_MODULES)
 def test_lib_module_imports(name: str):
     if name in NEEDS_SLICER and importlib.util.find_spec("slicer") is None:
         pytest.skip(f"UnsupervisedSegmentLib.{name} needs slicer-core, not installed for Python {sys.version.split()[0]}")
-    importlib.import_module(f"UnsupervisedSegmentLib.{name}")
+    importlib.import_module(".".join(filter(None, ("UnsupervisedSegmentLib", name))))
 
 
-@pytest.mark.parametrize("path", [MODULE_DIR / "UnsupervisedSegment.py", *sorted((MODULE_DIR / "UnsupervisedSegmentLib").glob("*.py"))],
-                         ids=lambda path: path.name)
+@pytest.mark.parametrize("path", [MODULE_DIR / "UnsupervisedSegment.py", *LIB_FILES],
+                         ids=lambda path: str(path.relative_to(MODULE_DIR)))
 def test_compiles(path: Path, tmp_path: Path):
     """No syntax newer than this Python (``match``, parenthesised context managers, ...)."""
     py_compile.compile(str(path), cfile=str(tmp_path / "compiled.pyc"), doraise=True)

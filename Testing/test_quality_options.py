@@ -5,13 +5,12 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-
-from UnsupervisedSegmentLib.cli import main
-from UnsupervisedSegmentLib.errors import UserInputError
-from UnsupervisedSegmentLib.pipeline import SegmentationOptions, segment_channels
-from UnsupervisedSegmentLib.volume import Channel, Grid
-
 from conftest import ROOT, dice, phantom_channels, save_nifti
+from UnsupervisedSegmentLib.cli import main
+from UnsupervisedSegmentLib.core.errors import UserInputError
+from UnsupervisedSegmentLib.core.output_files import SUMMARY_FILE
+from UnsupervisedSegmentLib.core.volume import Channel, Grid
+from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions, segment_channels
 
 
 def tumour_phantom(seed: int = 0, noise: float = 0.1):
@@ -182,9 +181,9 @@ def test_lesion_type_reaches_the_batch_summary(tmp_path):
 
     pytest.importorskip("distributed", reason="the batch mode needs Dask (the [batch] extra)")
 
-    from UnsupervisedSegmentLib.batch import SUMMARY_FILE, run_batch
-    from UnsupervisedSegmentLib.manifest import read_manifest
-    from UnsupervisedSegmentLib.runner import RunRequest
+    from UnsupervisedSegmentLib.cohort.batch import run_batch
+    from UnsupervisedSegmentLib.cohort.manifest import read_manifest
+    from UnsupervisedSegmentLib.cohort.runner import RunRequest
 
     (tmp_path / "c1").mkdir()
     dwi, adc = write_head(tmp_path / "c1", "stroke", ("dwi", "adc"))

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import UnsupervisedSegmentLib.loading as loading
-import UnsupervisedSegmentLib.option_checks as option_checks
-from UnsupervisedSegmentLib.cli import main
-from UnsupervisedSegmentLib.option_checks import MAX_CLUSTERS
-
+import UnsupervisedSegmentLib.core.option_checks as option_checks
+import UnsupervisedSegmentLib.io.loading as loading
 from conftest import save_nifti
+from UnsupervisedSegmentLib.cli import main
+from UnsupervisedSegmentLib.core.option_checks import MAX_CLUSTERS
 
 #: Each request refused from its options alone: the arguments after the input and a fragment of the message.
 REFUSED_BY_OPTIONS = {
@@ -101,7 +99,7 @@ def test_a_run_that_needs_more_memory_than_is_free_is_refused_with_the_figure(ph
 
 
 def test_memory_estimate_grows_with_k_and_the_mrf():
-    from UnsupervisedSegmentLib.options import SegmentationOptions
+    from UnsupervisedSegmentLib.core.options import SegmentationOptions
 
     small = option_checks.estimated_memory_bytes(SegmentationOptions(n_clusters=3), 250_000, 4, 2_000_000)
     large = option_checks.estimated_memory_bytes(SegmentationOptions(n_clusters=60), 250_000, 4, 2_000_000)

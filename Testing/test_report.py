@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
-
-from UnsupervisedSegmentLib.options import SegmentationOptions
-from UnsupervisedSegmentLib.pipeline import segment_channels
-from UnsupervisedSegmentLib.raster import Axes, Box, Canvas, grid_boxes, nice_ticks, png_bytes, tick_label, to_bytes
-from UnsupervisedSegmentLib.report import PANEL, save_report
-from UnsupervisedSegmentLib.volume import Channel, Grid
-
 from conftest import make_phantom
+from PIL import Image
+from UnsupervisedSegmentLib.core.options import SegmentationOptions
+from UnsupervisedSegmentLib.core.volume import Channel, Grid
+from UnsupervisedSegmentLib.pipeline.segmentation import segment_channels
+from UnsupervisedSegmentLib.report.diagnostics import PANEL, save_report
+from UnsupervisedSegmentLib.report.raster import (
+    Axes,
+    Box,
+    Canvas,
+    grid_boxes,
+    nice_ticks,
+    png_bytes,
+    tick_label,
+    to_bytes,
+)
 
 
 @pytest.mark.parametrize("low, high, expected", [

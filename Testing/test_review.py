@@ -11,19 +11,22 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from PIL import Image
-
-from UnsupervisedSegmentLib.batch import run_batch
-from UnsupervisedSegmentLib.cli import main
-from UnsupervisedSegmentLib.manifest import read_manifest
-from UnsupervisedSegmentLib.palette import LESION_COLOR
-from UnsupervisedSegmentLib.pipeline import SegmentationOptions, segment_channels
-from UnsupervisedSegmentLib.review import REVIEW_PAGE, build_review, far_from_median
-from UnsupervisedSegmentLib.runner import RunRequest
-from UnsupervisedSegmentLib.thumbnail import (MAX_THUMBNAIL_BYTES, REVIEW_FILE, THUMBNAIL_FILE, THUMBNAIL_SIZE,
-                                              fraction_on_mask_border, write_case_review)
-
 from conftest import phantom_channels
+from PIL import Image
+from UnsupervisedSegmentLib.cli import main
+from UnsupervisedSegmentLib.cohort.batch import run_batch
+from UnsupervisedSegmentLib.cohort.manifest import read_manifest
+from UnsupervisedSegmentLib.cohort.review import build_review, far_from_median
+from UnsupervisedSegmentLib.cohort.runner import RunRequest
+from UnsupervisedSegmentLib.core.output_files import REVIEW_FILE, REVIEW_PAGE, THUMBNAIL_FILE
+from UnsupervisedSegmentLib.core.palette import LESION_COLOR
+from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions, segment_channels
+from UnsupervisedSegmentLib.report.thumbnail import (
+    MAX_THUMBNAIL_BYTES,
+    THUMBNAIL_SIZE,
+    fraction_on_mask_border,
+    write_case_review,
+)
 
 pytest.importorskip("distributed")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

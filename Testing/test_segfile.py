@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import slicerio
-
-from UnsupervisedSegmentLib.deflated import deflate_voxels
-from UnsupervisedSegmentLib.pipeline import Segment
-from UnsupervisedSegmentLib.segfile import segment_extents, write_seg_nrrd
-from UnsupervisedSegmentLib.volume import Grid
+from UnsupervisedSegmentLib.core.palette import Segment
+from UnsupervisedSegmentLib.core.volume import Grid
+from UnsupervisedSegmentLib.io.deflated import deflate_voxels
+from UnsupervisedSegmentLib.io.segfile import segment_extents, write_seg_nrrd
 
 GRID = Grid((6, 5, 4), np.array([[-1.5, 0, 0, 20], [0, 1.5, 0, -10], [0, 0, 3, 5], [0, 0, 0, 1]]))
 SEGMENTS = [Segment(1, "Cluster 1", (0.1, 0.2, 0.3)), Segment(2, "Cluster 2", (1.0, 0.5, 0.0)), Segment(3, "Cluster 3", (0.0, 0.0, 1.0))]

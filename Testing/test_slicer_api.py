@@ -22,7 +22,8 @@ from slicer_release import MODULE_DIR, OLDEST_CLAIMED, REFERENCE, SKIP_REASON
 
 HEADERS = REFERENCE / OLDEST_CLAIMED
 #: The code that runs inside Slicer and calls MRML (the rest of the Lib never imports slicer).
-SLICER_FACING = [MODULE_DIR / "UnsupervisedSegment.py", MODULE_DIR / "UnsupervisedSegmentLib" / "mrml_logic.py"]
+SLICER_FACING = [MODULE_DIR / "UnsupervisedSegment.py",
+                 *(MODULE_DIR / "UnsupervisedSegmentLib" / "mrml" / name for name in ("logic.py",))]
 pytestmark = pytest.mark.skipif(not HEADERS.is_dir(), reason=SKIP_REASON)
 
 MACRO = re.compile(r"\bvtk(Set|Get)\w*Macro\(\s*(\w+)")

@@ -133,7 +133,7 @@ def test_every_parameter_is_kept_and_ranges_are_enforced(release, tmp_path):
 
 
 def test_defaults_are_the_engines_defaults(release):
-    from UnsupervisedSegmentLib.pipeline import SegmentationOptions
+    from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions
 
     logic = release.module.UnsupervisedSegmentLogic()
     assert logic.segmentationOptions(logic.getParameterNode()) == SegmentationOptions()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from UnsupervisedSegmentLib.statistics import segment_statistics, statistics_columns
-from UnsupervisedSegmentLib.volume import Channel, Grid, masked_rows
+from UnsupervisedSegmentLib.core.volume import Channel, Grid, masked_rows
+from UnsupervisedSegmentLib.engine.statistics import segment_statistics, statistics_columns
 
 
 def test_counts_volumes_means_and_stds():

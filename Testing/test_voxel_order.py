@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import phantom_channels, save_nifti
-from UnsupervisedSegmentLib.image_files import read_channels, to_itk_image
-from UnsupervisedSegmentLib.lazy import lazy_module
-from UnsupervisedSegmentLib.options import SegmentationOptions
-from UnsupervisedSegmentLib.pipeline import segment_channels
-from UnsupervisedSegmentLib.volume import Channel, Grid, masked_rows, new_volume, set_masked_rows
+from UnsupervisedSegmentLib.core.lazy import lazy_module
+from UnsupervisedSegmentLib.core.options import SegmentationOptions
+from UnsupervisedSegmentLib.core.volume import Channel, Grid, masked_rows, new_volume, set_masked_rows
+from UnsupervisedSegmentLib.io.image_files import read_channels, to_itk_image
+from UnsupervisedSegmentLib.pipeline.segmentation import segment_channels
 
 sitk = lazy_module("SimpleITK")
 

@@ -1,7 +1,7 @@
 """UnsupervisedSegment: segment co-registered images by clustering their voxel intensities (GMM/KMeans).
 
 The module is a thin layer: the widget collects choices in a parameter node, the logic delegates
-to the Qt-free :mod:`UnsupervisedSegmentLib.mrml_logic`, which runs the plain-Python engine.
+to the Qt-free :mod:`UnsupervisedSegmentLib.mrml.logic`, which runs the plain-Python engine.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import re
 from typing import Annotated
 
 import qt
-import vtk
-
 import slicer
+import vtk
 from slicer import vtkMRMLSegmentationNode, vtkMRMLTableNode, vtkMRMLVolumeNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -435,7 +434,7 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def applyLesionPreset(parameters: UnsupervisedSegmentParameterNode) -> None:
         """Fixed k = 6 and the MRF prior (beta 1) unless an MRF strength is already chosen."""
-        from UnsupervisedSegmentLib.lesion import LESION_PRESET
+        from UnsupervisedSegmentLib.core.options import LESION_PRESET
 
         parameters.automaticClusters = False
         parameters.numberOfClusters = LESION_PRESET["clusters"]
@@ -465,7 +464,7 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
             return _("Select the segment to use as mask."), []
         if self.usesAutomaticClusters(parameters) and parameters.minimumClusters > parameters.maximumClusters:
             return _("The minimum number of clusters to try is larger than the maximum."), []
-        from UnsupervisedSegmentLib.lesion import check_lesion_inputs
+        from UnsupervisedSegmentLib.lesion.roles import check_lesion_inputs
 
         evidence = self.lesionEvidence(volumes)
         try:
@@ -483,7 +482,7 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def lesionEvidence(volumes) -> list[str]:
         """The input volumes whose names make them lesion evidence (FLAIR, T2, DWI, ADC), with their role."""
-        from UnsupervisedSegmentLib.lesion import EVIDENCE_ROLES, channel_role
+        from UnsupervisedSegmentLib.lesion.roles import EVIDENCE_ROLES, channel_role
 
         roles = ((volume.GetName(), channel_role(volume.GetName())) for volume in volumes)
         return [f"{name} ({role})" for name, role in roles if role in EVIDENCE_ROLES]
@@ -491,7 +490,8 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def _gridProblemAndNotes(volumes) -> tuple[str, list[str]]:
         """Refuse inputs that do not overlap the first one; note those that will be resampled."""
-        from UnsupervisedSegmentLib import grid, mrml_logic
+        from UnsupervisedSegmentLib.core import grid
+        from UnsupervisedSegmentLib.mrml import logic as mrml_logic
 
         notes = []
         try:
@@ -511,7 +511,7 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
 
     def segmentationOptions(self, parameters: UnsupervisedSegmentParameterNode):
         """The engine's ``SegmentationOptions`` for the parameter node's choices."""
-        from UnsupervisedSegmentLib.pipeline import SegmentationOptions
+        from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions
 
         automatic = self.usesAutomaticClusters(parameters)
         return SegmentationOptions(
@@ -552,8 +552,8 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
         :returns: ``mrml_logic.MRMLSegmentationOutput`` (nodes, engine result, messages).
         :raises UserInputError: for invalid inputs (shown to the user by the widget).
         """
-        from UnsupervisedSegmentLib import mrml_logic
-        from UnsupervisedSegmentLib.pipeline import SegmentationOptions
+        from UnsupervisedSegmentLib.mrml import logic as mrml_logic
+        from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions
 
         output = mrml_logic.segment_volume_nodes(
             inputVolumes, options or SegmentationOptions(), self.scene, self.segmentationsLogic,
@@ -649,7 +649,7 @@ class UnsupervisedSegmentTest(ScriptedLoadableModuleTest):
         return 32 * 28 * 8 - lesion, lesion
 
     def _options(self):
-        from UnsupervisedSegmentLib.pipeline import SegmentationOptions
+        from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions
 
         return SegmentationOptions(method="gmm", n_clusters=2, mask="nonzero", seed=7)
 
@@ -724,7 +724,7 @@ class UnsupervisedSegmentTest(ScriptedLoadableModuleTest):
 
     def test_NonOverlappingRefused(self):
         self.delayDisplay("Non-overlapping inputs are refused with a clear message")
-        from UnsupervisedSegmentLib.errors import UserInputError
+        from UnsupervisedSegmentLib.core.errors import UserInputError
 
         t1 = self._phantom("t1", (0.0, 40.0, 80.0))
         far = self._phantom("flair", (0.0, 60.0, 140.0), origin=(1000.0, 0.0, 0.0))
@@ -736,7 +736,7 @@ class UnsupervisedSegmentTest(ScriptedLoadableModuleTest):
     def test_SegmentStatisticsAgree(self):
         self.delayDisplay("Volumes agree with the Segment Statistics module")
         output = UnsupervisedSegmentLogic().process(self._inputs(), self._options())
-        from UnsupervisedSegmentLib.mrml_logic import segment_id
+        from UnsupervisedSegmentLib.mrml.logic import segment_id
 
         volumes = UnsupervisedSegmentLogic.segmentStatisticsVolumesCm3(output.segmentation_node)
         for row in output.result.statistics:
@@ -745,8 +745,8 @@ class UnsupervisedSegmentTest(ScriptedLoadableModuleTest):
 
     def test_LesionSegment(self):
         self.delayDisplay("Automatic lesion finding adds a yellow Lesion segment and its table row")
-        from UnsupervisedSegmentLib.palette import LESION_COLOR, LESION_NAME
-        from UnsupervisedSegmentLib.pipeline import SegmentationOptions
+        from UnsupervisedSegmentLib.core.palette import LESION_COLOR, LESION_NAME
+        from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions
 
         flair = self._phantom("flair", (0.0, 60.0, 140.0))
         t1c = self._phantom("t1c", (0.0, 40.0, 80.0))

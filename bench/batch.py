@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from UnsupervisedSegmentLib.batch import run_batch
-from UnsupervisedSegmentLib.manifest import read_manifest
-from UnsupervisedSegmentLib.runner import RunRequest
+from UnsupervisedSegmentLib.cohort.batch import run_batch
+from UnsupervisedSegmentLib.cohort.manifest import read_manifest
+from UnsupervisedSegmentLib.cohort.runner import RunRequest
 
 SAMPLE = Path(__file__).resolve().parents[1] / "Resources" / "SampleData"
 INPUTS = {"t1": "t1.nii.gz", "t1c": "t1_contrast.nii.gz", "flair": "flair.nii.gz", "adc": "adc.nii.gz"}

@@ -43,10 +43,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "UnsupervisedSegment"), str(ROOT / "bench")]
 
 from engine import PHANTOM_SHAPE, phantom, phantom_mask  # noqa: E402
-from UnsupervisedSegmentLib.fast_gmm import FastGaussianMixture  # noqa: E402
-from UnsupervisedSegmentLib.features import feature_matrix  # noqa: E402
-from UnsupervisedSegmentLib.loading import load_inputs  # noqa: E402
-from UnsupervisedSegmentLib.masking import build_mask  # noqa: E402
+from UnsupervisedSegmentLib.engine.fast_gmm import FastGaussianMixture  # noqa: E402
+from UnsupervisedSegmentLib.engine.features import feature_matrix  # noqa: E402
+from UnsupervisedSegmentLib.engine.masking import build_mask  # noqa: E402
+from UnsupervisedSegmentLib.io.loading import load_inputs  # noqa: E402
 
 CASE_DIR = ROOT.parent / "shared" / "data" / "tcga-du-7294"
 #: Channel name -> file stem of the TCGA case.
@@ -114,9 +114,9 @@ def cli_arguments(paths: dict[str, Path], output: Path, engine: str, extra: list
 
 def apply_in_slicer(paths: dict[str, Path], engine: str, seed: int = 123) -> Timing:
     """Apply through the MRML logic on freshly loaded volume nodes; checks every segment's closed surface."""
-    from UnsupervisedSegmentLib.headless import HeadlessSlicer
-    from UnsupervisedSegmentLib.mrml_logic import segment_volume_nodes
-    from UnsupervisedSegmentLib.pipeline import SegmentationOptions
+    from UnsupervisedSegmentLib.mrml.headless import HeadlessSlicer
+    from UnsupervisedSegmentLib.mrml.logic import segment_volume_nodes
+    from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions
 
     app = HeadlessSlicer.create()
     nodes = [app.load_volume(path, name) for name, path in paths.items()]

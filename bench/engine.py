@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
-from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
@@ -31,8 +30,8 @@ from sklearn.mixture import GaussianMixture
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "UnsupervisedSegment"))
 
-from UnsupervisedSegmentLib.fast_gmm import FastGaussianMixture  # noqa: E402
-from UnsupervisedSegmentLib.fast_kmeans import FastKMeans  # noqa: E402
+from UnsupervisedSegmentLib.engine.fast_gmm import FastGaussianMixture  # noqa: E402
+from UnsupervisedSegmentLib.engine.fast_kmeans import FastKMeans  # noqa: E402
 
 SEED = 0
 SAMPLE_DIR = ROOT / "Resources" / "SampleData"

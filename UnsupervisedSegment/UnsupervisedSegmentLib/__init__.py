@@ -1,8 +1,21 @@
-"""UnsupervisedSegment engine: masked multi-modal GMM/KMeans segmentation of medical images.
+"""UnsupervisedSegment's library: masked multi-modal GMM / k-means segmentation of medical images.
 
-Plain Python (numpy, scikit-learn, SimpleITK, nibabel); no Slicer or Qt import, so it runs
-and is tested anywhere. The Slicer module and the command line are thin layers over
-:func:`UnsupervisedSegmentLib.pipeline.segment_channels`.
+Subpackages by layer, lowest first; a module imports only from its own layer or lower ones
+(Testing/test_architecture.py checks it):
+
+0. ``core``      options, errors, palette, volumes and grids, output file names, thread pool
+1. ``io``        image and segmentation files, DICOM, loading inputs onto one grid
+1. ``engine``    fast GMM / k-means, features, masks, pre-processing, MRF, statistics, morphology
+2. ``lesion``    automatic lesion finding
+3. ``pipeline``  one segmentation of channels in memory (:func:`pipeline.segmentation.segment_channels`)
+4. ``mrml``      Slicer's MRML side (Qt-free), headless scene, previews, the module's parameters
+5. ``report``    output files, diagnostic report, pictures, metrics
+6. ``cohort``    one run from files, batches, the review page
+7. ``cli``       the command line
+
+``io`` and ``engine`` share a rank and do not import each other. Nothing outside numpy, scipy,
+SimpleITK and vtk (what Slicer bundles) is imported at module scope on a path the Slicer module
+reaches.
 """
 
 __version__ = "0.1.0"

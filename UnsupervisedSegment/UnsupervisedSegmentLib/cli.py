@@ -14,15 +14,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__
-from .errors import UserInputError
-from .option_checks import MAX_CLUSTERS, check_names, check_options
-from .options import (
-    COVARIANCE_TYPES, DENOISE_METHODS, ENGINES, LESION_PRESET, LESION_TYPES, METHODS, NEIGHBOURHOODS, SCALINGS, SegmentationOptions,
+from .core.errors import UserInputError
+from .core.option_checks import MAX_CLUSTERS, check_names, check_options
+from .core.options import (
+    COVARIANCE_TYPES,
+    DENOISE_METHODS,
+    ENGINES,
+    LESION_PRESET,
+    LESION_TYPES,
+    METHODS,
+    NEIGHBOURHOODS,
+    SCALINGS,
+    SegmentationOptions,
 )
 
 if TYPE_CHECKING:  # the engine is imported only once the request has passed its checks
-    from .pipeline import SegmentationResult
-    from .runner import RunRequest
+    from .cohort.runner import RunRequest
+    from .pipeline.segmentation import SegmentationResult
 
 PROGRAM = "unsupervised-segment"
 log = logging.getLogger(PROGRAM)
@@ -166,7 +174,7 @@ def options_from_arguments(arguments: argparse.Namespace) -> SegmentationOptions
 
 def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
     """RunRequest from parsed command-line arguments."""
-    from .runner import RunRequest
+    from .cohort.runner import RunRequest
 
     return RunRequest(
         options=options_from_arguments(arguments),
@@ -180,8 +188,8 @@ def request_from_arguments(arguments: argparse.Namespace) -> RunRequest:
 
 def command_run(arguments: argparse.Namespace) -> None:
     """Segment the inputs and write the outputs."""
-    from .planar import area_rows, is_planar, pixel_area_mm2
-    from .runner import run_to_directory
+    from .cohort.runner import run_to_directory
+    from .report.planar import area_rows, is_planar, pixel_area_mm2
 
     outcome = run_to_directory(arguments.inputs, arguments.output_dir, request_from_arguments(arguments), progress=log.info)
     for note in outcome.notes:
@@ -203,8 +211,8 @@ def command_run(arguments: argparse.Namespace) -> None:
 
 def command_batch(arguments: argparse.Namespace) -> int:
     """Segment every case of the manifest; exit status 1 when a case failed."""
-    from .batch import ProgressDisplay, run_batch
-    from .manifest import read_manifest
+    from .cohort.batch import ProgressDisplay, run_batch
+    from .cohort.manifest import read_manifest
 
     if arguments.names:
         raise UserInputError("--names does not apply to batch: the manifest's column names name the inputs")
@@ -220,7 +228,7 @@ def command_batch(arguments: argparse.Namespace) -> int:
 
 def command_evaluate(arguments: argparse.Namespace) -> None:
     """Print the overlap and distance measures of PRED against REF."""
-    from .evaluation import compare_files
+    from .report.evaluation import compare_files
 
     measures = compare_files(arguments.prediction, arguments.reference, arguments.pred_label, arguments.ref_label)
     for name, value in measures.items():
@@ -250,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.command == "batch":
             return command_batch(arguments)
         if arguments.command == "review":
-            from .review import build_review
+            from .cohort.review import build_review
 
             print(f"wrote {build_review(arguments.output_dir)}")
         elif arguments.command == "evaluate":

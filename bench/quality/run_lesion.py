@@ -1,6 +1,6 @@
 """Lesion-finding benchmark (a script, not a test): every development case and sequence set.
 
-Runs the automatic lesion rule (UnsupervisedSegmentLib.lesion.find_lesion, lesion type auto)
+Runs the automatic lesion rule (UnsupervisedSegmentLib.lesion.rule.find_lesion, lesion type auto)
 on the mask the command line builds by default (voxels > 0 in every input, or the case's mask
 file), reads the images in place from ../shared/data (never copied), and writes
 bench/quality/lesion_results.md (Dice, volume found vs reference, HD95, MS lesion-wise F1, CSF
@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "UnsupervisedSegment"), str(ROOT / "Testing")]
 
 from lesion_phantoms import SPACING, head_images, head_phantom  # noqa: E402
-from UnsupervisedSegmentLib.lesion import find_lesion, healthy_peak  # noqa: E402
-from UnsupervisedSegmentLib.masking import build_mask  # noqa: E402
-from UnsupervisedSegmentLib.metrics import evaluate  # noqa: E402
-from UnsupervisedSegmentLib.volume import Channel, Grid  # noqa: E402
+from UnsupervisedSegmentLib.core.volume import Channel, Grid  # noqa: E402
+from UnsupervisedSegmentLib.engine.masking import build_mask  # noqa: E402
+from UnsupervisedSegmentLib.lesion.rule import find_lesion, healthy_peak  # noqa: E402
+from UnsupervisedSegmentLib.report.metrics import evaluate  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 HERE = Path(__file__).resolve().parent

@@ -33,10 +33,10 @@ from sklearn.mixture import GaussianMixture
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "UnsupervisedSegment"))
 
-from UnsupervisedSegmentLib.lesion import find_lesion  # noqa: E402
-from UnsupervisedSegmentLib.metrics import dice, evaluate  # noqa: E402
-from UnsupervisedSegmentLib.mrf import mixture_log_likelihood, regularise_posteriors  # noqa: E402
-from UnsupervisedSegmentLib.preprocessing import correct_bias_field, denoise  # noqa: E402
+from UnsupervisedSegmentLib.engine.mrf import mixture_log_likelihood, regularise_posteriors  # noqa: E402
+from UnsupervisedSegmentLib.engine.preprocessing import correct_bias_field, denoise  # noqa: E402
+from UnsupervisedSegmentLib.lesion.rule import find_lesion  # noqa: E402
+from UnsupervisedSegmentLib.report.metrics import dice, evaluate  # noqa: E402
 
 DEV_CASE = ROOT.parent / "shared" / "data" / "brats2013-dev-case"
 RESULTS = Path(__file__).resolve().parent / "results.md"

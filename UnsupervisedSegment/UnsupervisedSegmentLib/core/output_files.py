@@ -1,0 +1,26 @@
+"""The names of the files a run writes into its output folder, and a batch into its own: one place
+for the writers (``report``, ``mrml.preview``) and the readers (``cohort``) of a folder."""
+
+from __future__ import annotations
+
+#: A run's folder (one per case in a batch).
+LABELS_FILE = "labels.nii.gz"
+SEGMENTATION_FILE = "segmentation.seg.nrrd"
+STATISTICS_FILE = "statistics.csv"
+REPORT_FILE = "report.png"
+POSTERIORS_FILE = "posteriors.nii.gz"
+QUANTISED_FILE = "quantised.nii.gz"
+LESION_FILE = "lesion.nii.gz"
+PREVIEW_3D_FILE = "preview_3d.png"
+PREVIEW_AXIAL_FILE = "preview_axial.png"
+#: A 2D picture's outputs as pictures.
+LABELS_PICTURE = "labels.png"
+SEGMENTATION_PICTURE = "segmentation.png"
+QUANTISED_PICTURE = "quantised.png"
+#: A case's review thumbnail and its record for the review page.
+THUMBNAIL_FILE = "thumbnail.png"
+REVIEW_FILE = "review.json"
+#: A batch's folder.
+SUMMARY_FILE = "summary.csv"
+CASE_RECORD_FILE = "case.json"
+REVIEW_PAGE = "review.html"

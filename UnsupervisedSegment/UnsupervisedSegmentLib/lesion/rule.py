@@ -1,0 +1,363 @@
+"""Automatic lesion finding in brain MRI: tumour, multiple sclerosis (MS) or acute stroke.
+
+The rule works voxel by voxel on the (pre-processed) input channels, not on the clusters, so it
+does not depend on the number of clusters or on the clustering engine.
+
+The rule
+--------
+1. **Channel roles.** Each input channel's name is lower-cased and stripped of spaces, ``_``,
+   ``-`` and ``.``; it gets the first role of ``ROLE_ALIASES`` (checked in the order flair, adc,
+   dwi, t1c, t2, t1) one of whose aliases it *contains*: ``T2_FLAIR`` -> flair, ``ADC`` -> adc,
+   ``DWI`` / ``trace`` / ``b1000`` -> dwi, ``T1_contrast`` / ``T1c`` / ``T1Gd`` -> t1c, ``T2w``
+   -> t2, ``T1`` -> t1. Names matching nothing get no role and are not used by the rule.
+2. **Brain and healthy tissue.** When the mask holds background (some of its voxels below
+   Otsu's threshold of a CSF-dark reference channel, the first of FLAIR, DWI, T1, T1c, lie on
+   the image border: a whole-head image), *tissue* is the mask above that threshold (background,
+   skull and most CSF fall below it); otherwise it is the whole mask. The *brain* is the largest 26-connected part
+   of the tissue after a 2 mm morphological opening (which cuts scalp and neck from the brain
+   in whole-head images), its holes (ventricles) filled. Lesion evidence is looked for only
+   deeper than ``RIM_MM`` (3 mm) inside the brain: the bright rim of an imperfect skull strip,
+   dura and residual scalp are never taken.
+3. **Normalisation.** Each channel is expressed as ``z = (value - peak) / spread``, where the
+   peak is the mode of its histogram in the tissue (normal grey and white matter dominate) and
+   the spread is the peak's half width at half maximum on its bright side / 1.177 (its SD were
+   it Gaussian): the bright side holds grey matter, which is a little brighter than white matter
+   on FLAIR, T2 and DWI, so normal cortex stays below the lesion thresholds. Both ignore the
+   tails (CSF, lesion), so raw, normalised and z-scored inputs give the same z.
+4. **Evidence.** *Hyperintense*: FLAIR (or, without FLAIR, T2 where T1 is not CSF-dark:
+   z(T1) > ``CSF_T1_Z``; CSF is bright on T2, so T2 is never used without FLAIR or T1);
+   a voxel is hyperintense when z > ``LOW_Z`` (2). T1c is not evidence: what it alone shows
+   bright (vessels, choroid plexus, dura) is never taken, and on the development cases adding
+   T1c-bright voxels next to the mass lowered Dice (bench/quality/results.md).
+   *Restricted diffusion*: DWI z > ``LOW_Z`` and ADC below the ischaemic
+   core threshold, 0.62 × 10⁻³ mm²/s; the ADC unit is read from the magnitude of its tissue
+   peak (normal brain ≈ 0.8 × 10⁻³ mm²/s: a peak of 100..5000 means 10⁻⁶ mm²/s, 0.1..5 means
+   10⁻³ mm²/s, 10⁻⁴..5 × 10⁻³ means mm²/s); an ADC in no such unit (e.g. z-scored) counts as low
+   below z = -``HIGH_Z``. With only one of DWI and ADC, that one alone is the evidence.
+5. **Per lesion type.**
+   - *tumour*: the hyperintense voxels are opened with a 2 mm ball (thin bridges to
+     normal bright structures are cut); the largest opened component, grown back by 2 mm within
+     the hyperintense voxels, is the mass; its enclosed holes (necrosis, and an enhancing rim
+     that is not FLAIR-bright) are filled in 3D and per slice across the coarsest axis.
+   - *ms* and *stroke*: every 26-connected focus of voxels with z > ``LOW_Z`` (2) is kept when
+     at least ``MIN_FOCUS_VOXELS`` (3) of its voxels reach z > ``HIGH_Z`` (3.5) (hysteresis):
+     foci down to 3 voxels are kept, noise and normal cortex (a little brighter than white
+     matter on FLAIR) are not.
+   - *auto* decides, and says why in the notes: stroke when DWI or ADC is given and there is
+     neither FLAIR nor T2, or when DWI and ADC show at least ``STROKE_MIN_ML`` (1 mL) of
+     restricted diffusion; otherwise tumour when the largest opened hyperintense component is at
+     least ``TUMOUR_MIN_CORE_ML`` (5 mL, a mass), else MS (scattered foci).
+6. **Nothing found** is a result: an empty mask, and the description says so.
+
+Limits
+------
+- A lesion that is not hyperintense on FLAIR/T2 (or DWI-bright/ADC-dark) is missed: T1-only
+  black holes, a necrotic core open to the brain surface, haemorrhage.
+- Lesions within 3 mm of the brain surface (cortical MS lesions, superficial tumour edges) are
+  missed; hole filling also fills CSF or tissue a tumour encloses.
+- Normal FLAIR-bright tissue (the corticospinal tracts, septum, periventricular caps) in a focus
+  reaching z > 3.5 is found as MS; a tumefactive MS plaque of 5 mL or more is called a tumour,
+  and multifocal small metastases are called MS by ``auto``.
+- The healthy peak assumes normal tissue dominates the brain: a lesion of a third of the brain
+  or a strong bias field (use ``--bias-correction``) shifts it.
+- T2 without FLAIR relies on T1 to tell lesion from CSF; ADC alone (no DWI) also finds any
+  tissue with ADC below the threshold (e.g. noise in thin slices).
+- Names are matched by substring: a T1-weighted FLAIR named ``t1_flair`` counts as FLAIR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.lazy import lazy_module
+from ..core.parallel import parallel
+from ..core.volume import bounding_box, new_volume
+from ..engine.masking import otsu_threshold
+from ..engine.morphology import ball, deeper_than, dilate, fill_holes, opening
+from .roles import channel_role, check_lesion_inputs
+
+ndimage = lazy_module("scipy.ndimage")  # used only when a lesion is looked for
+
+MM3_PER_ML = 1000.0
+#: Hyperintensity (z above the healthy peak) a lesion voxel must reach, and a focus somewhere.
+LOW_Z = 2.0
+HIGH_Z = 3.5
+#: T1 z below which a voxel is CSF-dark (used only when T2 stands in for FLAIR).
+CSF_T1_Z = -2.0
+#: Ischaemic-core ADC threshold in 10⁻³ mm²/s, and how to recognise the unit from the tissue peak.
+ADC_CORE_1E3 = 0.62
+ADC_UNITS: tuple[tuple[float, float, float, str], ...] = (
+    (100.0, 5000.0, 1000.0, "10^-6 mm^2/s"), (0.1, 5.0, 1.0, "10^-3 mm^2/s"), (1e-4, 5e-3, 1e-3, "mm^2/s"))
+RIM_MM = 3.0
+OPENING_MM = 2.0
+MIN_FOCUS_VOXELS = 3
+TUMOUR_MIN_CORE_ML = 5.0
+STROKE_MIN_ML = 1.0
+HWHM_PER_SD = 1.1774
+FULL = np.ones((3, 3, 3), dtype=bool)
+
+
+@dataclass(frozen=True)
+class LesionResult:
+    """The lesion mask, the lesion type used, and how the rule reached it."""
+
+    mask: np.ndarray
+    lesion_type: str
+    description: str
+
+
+def healthy_peak(values: np.ndarray) -> tuple[float, float]:
+    """Mode and spread (half width at half maximum on the bright side / 1.177) of ``values``' main peak."""
+    low, high = np.percentile(values, [0.5, 99.5])
+    if not high > low:
+        return float(low), 0.0
+    counts, edges = np.histogram(values, bins=256, range=(low, high))
+    counts = ndimage.gaussian_filter1d(counts.astype(np.float64), 2.0)
+    centres = (edges[:-1] + edges[1:]) / 2
+    top = int(np.argmax(counts))
+    above = np.nonzero(counts[top:] < counts[top] / 2)[0]
+    right = centres[top + above[0]] if above.size else centres[-1]
+    return float(centres[top]), float(right - centres[top]) / HWHM_PER_SD
+
+
+def largest_components(candidate: np.ndarray) -> np.ndarray:
+    """The largest 26-connected component of ``candidate`` (all False when it is empty)."""
+    components, n = ndimage.label(candidate, structure=FULL)
+    if n == 0:
+        return candidate.copy()
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    return components == np.argmax(sizes)
+
+
+def foci(candidate: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Hysteresis: 26-connected parts of ``candidate`` holding at least MIN_FOCUS_VOXELS ``seeds`` voxels."""
+    components, n = ndimage.label(candidate, structure=FULL)
+    keep = np.bincount(components[seeds & candidate], minlength=n + 1) >= MIN_FOCUS_VOXELS
+    keep[0] = False
+    return keep[components]
+
+
+def fill_enclosed_holes(candidate: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """Holes filled in 3D, then in 2D within each slice across the axis of coarsest spacing.
+
+    Computed in the candidate's bounding box with one voxel of margin (the same result, faster).
+    """
+    if not candidate.any():
+        return np.zeros_like(candidate)
+    box = tuple(slice(max(side.start - 1, 0), side.stop + 1) for side in bounding_box(candidate))
+    result = np.zeros_like(candidate)
+    result[box] = _fill_holes_3d_then_2d(candidate[box], spacing)
+    return result
+
+
+def _fill_holes_3d_then_2d(candidate: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """:func:`fill_enclosed_holes` on an array whose border is background or the volume's border."""
+    axis = len(spacing) - 1 - int(np.argmax(np.asarray(spacing)[::-1]))  # ties: the last axis
+    return fill_holes(fill_holes(candidate), plane_axis=axis)
+
+
+@dataclass
+class Evidence:
+    """The channels as z-maps inside the search region, cropped to the mask's bounding box."""
+
+    z: dict[str, np.ndarray]
+    search: np.ndarray
+    spacing: tuple[float, float, float]
+    adc_low: np.ndarray | None
+    notes: list[str]
+    cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def voxel_ml(self) -> float:
+        """Volume of one voxel in mL."""
+        return float(np.prod(self.spacing)) / MM3_PER_ML
+
+    def hyperintense(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Voxels bright on FLAIR (or on T2 where T1 is not CSF-dark) and their z, None without such channels."""
+        if "flair" in self.z:
+            return self.search & (self.z["flair"] > LOW_Z), self.z["flair"]
+        if "t2" in self.z and "t1" in self.z:
+            not_csf = self.z["t1"] > CSF_T1_Z
+            return self.search & not_csf & (self.z["t2"] > LOW_Z), np.where(not_csf, self.z["t2"], 0)
+        return None
+
+    def restricted(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Candidate and seed voxels of restricted diffusion, None without DWI or ADC."""
+        if "dwi" not in self.z and self.adc_low is None:
+            return None
+        low = self.adc_low if self.adc_low is not None else np.ones_like(self.search)
+        if "dwi" not in self.z:
+            return self.search & low, self.search & low
+        return self.search & low & (self.z["dwi"] > LOW_Z), self.search & low & (self.z["dwi"] > HIGH_Z)
+
+
+def image_border(box: tuple[slice, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """True on the voxels of the cropped ``box`` that lie on the outer faces of an image of ``shape``."""
+    border = np.zeros(tuple(b.stop - b.start for b in box), dtype=bool)
+    for axis, (extent, size) in enumerate(zip(box, shape)):
+        faces = [0] * (extent.start == 0) + [-1] * (extent.stop == size)
+        for face in faces:
+            index = [slice(None)] * len(box)
+            index[axis] = face
+            border[tuple(index)] = True
+    return border
+
+
+def brain_regions(mask: np.ndarray, channels: Mapping[str, np.ndarray], spacing: Sequence[float],
+                  roles: Mapping[str, str], border: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """Healthy-tissue voxels, the brain (largest opened tissue part, holes filled), and how it was found.
+
+    Dark voxels (below Otsu's threshold of a CSF-dark channel) are left out only when some of them
+    lie on the image border, i.e. when the mask holds background (a whole-head image).
+    """
+    reference = next((name for role in ("flair", "dwi", "t1", "t1c") for name, r in roles.items() if r == role), None)
+    tissue, how = mask.copy(), "the mask (no background in it)"
+    if reference is not None:
+        values = channels[reference]
+        above = values > otsu_threshold(values[np.isfinite(values)])
+        if (mask & ~above & border).any():
+            tissue &= above
+            how = f"the mask above Otsu's threshold of {reference} (background, skull and CSF left out)"
+    opened = opening(tissue, ball(OPENING_MM, spacing))
+    brain = fill_holes(largest_components(opened) if opened.any() else tissue) & mask
+    return tissue & brain, brain, how
+
+
+def adc_low_voxels(adc: np.ndarray, tissue: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Voxels of ischaemic-core ADC, the unit read from the magnitude of the tissue peak."""
+    peak, spread = healthy_peak(adc[tissue])
+    for low, high, per_1e3, unit in ADC_UNITS:
+        if low <= abs(peak) <= high:
+            threshold = ADC_CORE_1E3 * per_1e3
+            notes.append(f"ADC tissue peak {peak:.4g}, read as {unit}: ischaemic core below {threshold:.4g}")
+            return adc < threshold
+    notes.append(f"ADC tissue peak {peak:.4g} is in no physical unit: core below the peak - {HIGH_Z:g} spreads")
+    return adc < peak - HIGH_Z * spread
+
+
+def gather_evidence(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacing: tuple[float, float, float],
+                    border: np.ndarray) -> Evidence:
+    """Roles, brain, search region and per-role z-maps (first channel of each role)."""
+    roles: dict[str, str] = {}
+    for name in channels:
+        role = channel_role(name)
+        if role is not None and role not in roles.values():
+            roles[name] = role
+    tissue, brain, how = brain_regions(mask, channels, spacing, roles, border)
+    search = deeper_than(brain, RIM_MM, spacing)
+    notes = [f"brain: {how}, largest part after a {OPENING_MM:g} mm opening, "
+             f"{brain.sum() * np.prod(spacing) / MM3_PER_ML:.0f} mL; search deeper than {RIM_MM:g} mm"]
+
+    def z_map(name: str) -> tuple[float, float, np.ndarray | None]:
+        """The healthy peak and spread of a channel, and its z-map (None if constant)."""
+        data = np.asarray(channels[name], dtype=np.float32)
+        peak, spread = healthy_peak(data[tissue])
+        return peak, spread, (data - np.float32(peak)) / np.float32(spread) if spread > 0 else None
+
+    scored = [name for name, role in roles.items() if role != "adc"]
+    maps = dict(zip(scored, parallel(z_map, scored)))  # one channel per core: numpy releases the GIL
+    z: dict[str, np.ndarray] = {}
+    adc_low = None
+    for name, role in roles.items():
+        if role == "adc":
+            adc_low = adc_low_voxels(np.asarray(channels[name], dtype=np.float32), tissue, notes)
+            continue
+        peak, spread, z_values = maps[name]
+        if z_values is None:
+            notes.append(f"{name} is constant in the brain and was ignored")
+            continue
+        z[role] = z_values
+        notes.append(f"{name} as {role}: healthy peak {peak:.4g}, spread {spread:.3g}")
+    return Evidence(z, search, spacing, adc_low, notes)
+
+
+def tumour_mass(evidence: Evidence, hyperintense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The main hyperintense mass after the opening (and its core before growing back), computed once."""
+    if "mass" not in evidence.cache:
+        structure = ball(OPENING_MM, evidence.spacing)
+        core = opening(hyperintense, structure)
+        if core.any():
+            core = largest_components(core)
+            evidence.cache["mass"] = (dilate(core, structure) & hyperintense, core)
+        else:
+            evidence.cache["mass"] = (core, core)
+    return evidence.cache["mass"]
+
+
+def tumour_rule(evidence: Evidence, hyperintense: np.ndarray) -> np.ndarray:
+    """Main mass with its enclosed necrosis (and enhancing rim, which the mass encloses or overlaps)."""
+    lesion, _ = tumour_mass(evidence, hyperintense)
+    return fill_enclosed_holes(lesion, evidence.spacing) if lesion.any() else lesion
+
+
+def decide_type(evidence: Evidence) -> tuple[str, str]:
+    """The lesion type ``auto`` chooses, and why."""
+    restricted = evidence.restricted()
+    bright = evidence.hyperintense()
+    if bright is None:
+        return "stroke", "DWI/ADC given without usable FLAIR (or T2 with T1)"
+    if restricted is not None:
+        if "dwi" in evidence.z and evidence.adc_low is not None:
+            volume = foci(*restricted).sum() * evidence.voxel_ml
+            if volume >= STROKE_MIN_ML:
+                return "stroke", f"{volume:.1f} mL of restricted diffusion (DWI-bright and ADC-low, >= {STROKE_MIN_ML:g} mL)"
+    _, core = tumour_mass(evidence, bright[0])
+    components, n = ndimage.label(core, structure=FULL)
+    largest = float(np.bincount(components.ravel())[1:].max()) * evidence.voxel_ml if n else 0.0
+    if largest >= TUMOUR_MIN_CORE_ML:
+        return "tumour", f"one hyperintense mass of {largest:.1f} mL (>= {TUMOUR_MIN_CORE_ML:g} mL)"
+    return "ms", f"no hyperintense mass of {TUMOUR_MIN_CORE_ML:g} mL or more (largest {largest:.1f} mL): scattered foci"
+
+
+def find_lesion(
+    channels: Mapping[str, np.ndarray], mask: np.ndarray, spacing: Sequence[float], lesion_type: str = "auto"
+) -> LesionResult:
+    """Lesion mask of the given type (or the one ``auto`` decides) from named channels (rule: module docstring).
+
+    ``channels`` maps channel names to (I, J, K) intensity arrays on one grid; ``mask`` holds
+    the voxels that may be brain; ``spacing`` is the voxel size in mm.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if any(np.shape(data) != mask.shape for data in channels.values()):
+        raise ValueError("the mask and every channel must have the same shape")
+    spacing = tuple(float(s) for s in spacing)
+    if len(spacing) != 3 or not all(s > 0 for s in spacing):
+        raise ValueError(f"spacing must be three positive numbers, not {spacing}")
+    check_lesion_inputs(list(channels), lesion_type)
+    if not mask.any():
+        raise ValueError("the mask is empty")
+    box = bounding_box(mask)
+    # C-ordered copies of the box: elementwise operations on arrays of one layout are several times faster
+    cropped = {name: np.ascontiguousarray(np.asarray(data)[box]) for name, data in channels.items()}
+    inside = np.ascontiguousarray(mask[box])
+    if not all(np.isfinite(data[inside]).all() for data in cropped.values()):
+        raise ValueError("a channel has NaN or infinite values inside the mask")
+    evidence = gather_evidence(cropped, inside, spacing, image_border(box, mask.shape))
+    if lesion_type == "auto":
+        chosen, why = decide_type(evidence)
+        reason = f"decided automatically: {why}"
+    else:
+        chosen, reason = lesion_type, "chosen by the user"
+    lesion = np.zeros_like(evidence.search)
+    found = evidence.restricted() if chosen == "stroke" else evidence.hyperintense()
+    if found is not None and chosen == "stroke":
+        lesion = foci(*found)
+    elif found is not None:
+        bright, z = found
+        lesion = tumour_rule(evidence, bright) if chosen == "tumour" else foci(bright, bright & (z > HIGH_Z))
+    full = new_volume(mask.shape, bool)
+    full[box] = lesion & inside
+    return LesionResult(full, chosen, describe(chosen, reason, full[box], spacing, evidence.notes))
+
+
+def describe(lesion_type: str, reason: str, lesion: np.ndarray, spacing: Sequence[float], notes: list[str]) -> str:
+    """A human-readable account of the rule's decision."""
+    _, n = ndimage.label(lesion[bounding_box(lesion)], structure=FULL)  # labelling only the lesion's box
+    volume = lesion.sum() * float(np.prod(spacing)) / MM3_PER_ML
+    found = f"{volume:.1f} mL in {n} component(s)" if n else "no lesion found (empty Lesion segment, 0 mL)"
+    lines = [f"lesion type {lesion_type} ({reason}); {found}"]
+    return "\n".join(lines + notes)

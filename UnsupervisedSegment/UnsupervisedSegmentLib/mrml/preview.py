@@ -1,0 +1,278 @@
+"""Offscreen pictures of a result, drawn by Slicer's own segmentation display code.
+
+The segmentation goes into a MRML scene (slicer-core) and is rendered by Slicer's displayable
+managers (``vtkMRMLSegmentationsDisplayableManager3D`` / ``...2D``) in offscreen VTK windows,
+as Slicer's 3D and Red slice views do: closed surfaces in 3D, fill and outline over the
+background volume on an axial slice. Needs an offscreen OpenGL context: set
+``VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow`` (or OSMesa) on machines without a display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import slicer
+import vtk
+
+from ..core.output_files import PREVIEW_3D_FILE, PREVIEW_AXIAL_FILE
+from ..core.volume import Channel
+from ..pipeline.segmentation import SegmentationResult
+from . import logic as mrml_logic
+from .headless import HeadlessSlicer
+
+#: 3D opacity of every segment but the smallest, so that an inner lesion stays visible.
+OUTER_SEGMENT_OPACITY_3D = 0.12
+FILL_OPACITY_2D = 0.4
+
+MANAGERS_3D = (
+    "vtkMRMLCameraDisplayableManager",
+    "vtkMRMLViewDisplayableManager",
+    "vtkMRMLSegmentationsDisplayableManager3D",
+)
+MANAGERS_2D = ("vtkMRMLSegmentationsDisplayableManager2D",)
+
+
+def render_previews(
+    result: SegmentationResult | str | Path,
+    output_dir: str | Path,
+    background: Channel | str | Path | None = None,
+    size: tuple[int, int] = (800, 800),
+) -> list[Path]:
+    """Write ``preview_3d.png`` and ``preview_axial.png`` into ``output_dir``; return their paths.
+
+    ``result`` is an engine result or a ``.seg.nrrd`` file; ``background`` (the volume under
+    the axial overlay) is a channel on the result's grid or an image file.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    app = HeadlessSlicer.create()
+    background_node = _background_node(app, background, result)
+    segmentation_node = _segmentation_node(app, result, background_node)
+    focus = _style_for_preview(segmentation_node)
+    for factory in (
+        slicer.vtkMRMLThreeDViewDisplayableManagerFactory.GetInstance(),
+        slicer.vtkMRMLSliceViewDisplayableManagerFactory.GetInstance(),
+    ):
+        factory.SetMRMLApplicationLogic(app.app_logic)
+    app.app_logic.SetSliceLogics(vtk.vtkCollection())
+    app.app_logic.SetViewLogics(vtk.vtkCollection())
+    slicer.vtkMRMLSliceNode.AddDefaultSliceOrientationPresets(app.scene, True)
+    paths = [output_dir / PREVIEW_3D_FILE, output_dir / PREVIEW_AXIAL_FILE]
+    _render_3d(app, paths[0], size)
+    bounds = _surfaces_bounds(segmentation_node) or _ras_bounds(background_node)
+    centre = [(bounds[0] + bounds[1]) / 2, (bounds[2] + bounds[3]) / 2, _slice_offset(segmentation_node, focus, background_node)]
+    width = 1.1 * max(bounds[1] - bounds[0], bounds[3] - bounds[2], 1.0)
+    _render_axial(app, centre, width, background_node, paths[1], size)
+    app.scene.Clear(True)
+    return paths
+
+
+def _background_node(
+    app: HeadlessSlicer, background: Channel | str | Path | None, result: SegmentationResult | str | Path
+) -> slicer.vtkMRMLScalarVolumeNode:
+    """The volume shown under the overlay (zeros on the result's grid when none is given)."""
+    if isinstance(background, (str, Path)):
+        return app.load_volume(background)
+    if background is None:
+        if not isinstance(result, SegmentationResult):
+            raise ValueError("a background volume is needed to preview a segmentation file")
+        background = Channel("background", np.zeros(result.grid.shape, np.float32), result.grid)
+    return volume_node_from_channel(app.scene, background)
+
+
+def volume_node_from_channel(scene: slicer.vtkMRMLScene, channel: Channel) -> slicer.vtkMRMLScalarVolumeNode:
+    """A scalar volume node holding a copy of the channel's voxels on its grid."""
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", channel.name)
+    node.SetIJKToRASMatrix(mrml_logic.array_to_matrix(channel.grid.affine))
+    node.SetAndObserveImageData(mrml_logic.image_from_array(np.nan_to_num(channel.data).astype(np.float32)))
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
+def _segmentation_node(
+    app: HeadlessSlicer, result: SegmentationResult | str | Path, reference: slicer.vtkMRMLVolumeNode
+) -> slicer.vtkMRMLSegmentationNode:
+    """The result as a displayed segmentation node with closed surfaces."""
+    node = app.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "preview")
+    if isinstance(result, SegmentationResult):
+        if not mrml_logic.volume_grid(reference).same_as(result.grid):
+            raise ValueError("the background channel must be on the result's grid")
+        mrml_logic.write_segments(node, result.labels, result.segments, reference)
+    else:
+        storage = app.scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+        storage.SetFileName(str(result))
+        if not storage.ReadData(node):
+            raise OSError(f"could not read segmentation {result}")
+    mrml_logic.show_segmentation(node)
+    return node
+
+
+def _style_for_preview(segmentation_node: slicer.vtkMRMLSegmentationNode) -> str | None:
+    """See-through segments in 3D but the smallest (returned), a lighter 2D fill."""
+    display = segmentation_node.GetDisplayNode()
+    display.SetOpacity2DFill(FILL_OPACITY_2D)
+    segmentation = segmentation_node.GetSegmentation()
+    ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
+    sizes = {segment_id: _surface_area(segmentation_node, segment_id) for segment_id in ids}
+    smallest = min((s for s in ids if sizes[s] > 0), key=sizes.get, default=None)
+    for segment_id in ids:
+        display.SetSegmentOpacity3D(segment_id, 1.0 if segment_id == smallest else OUTER_SEGMENT_OPACITY_3D)
+    return smallest
+
+
+def _ras_bounds(node: slicer.vtkMRMLDisplayableNode) -> list[float]:
+    """RAS bounds (xmin, xmax, ymin, ymax, zmin, zmax) of a node."""
+    bounds = [0.0] * 6
+    node.GetRASBounds(bounds)
+    return bounds
+
+
+def _surfaces_bounds(segmentation_node: slicer.vtkMRMLSegmentationNode) -> list[float] | None:
+    """RAS bounds of all closed surfaces together; None if they are all empty."""
+    append = vtk.vtkAppendPolyData()
+    segmentation = segmentation_node.GetSegmentation()
+    for index in range(segmentation.GetNumberOfSegments()):
+        surface = vtk.vtkPolyData()
+        segmentation_node.GetClosedSurfaceRepresentation(segmentation.GetNthSegmentID(index), surface)
+        append.AddInputData(surface)
+    append.Update()
+    return list(append.GetOutput().GetBounds()) if append.GetOutput().GetNumberOfPoints() else None
+
+
+def _surface_area(segmentation_node: slicer.vtkMRMLSegmentationNode, segment_id: str) -> float:
+    """Area of a segment's closed surface (0 for an empty segment)."""
+    surface = vtk.vtkPolyData()
+    segmentation_node.GetClosedSurfaceRepresentation(segment_id, surface)
+    if surface.GetNumberOfPoints() == 0:
+        return 0.0
+    mass = vtk.vtkMassProperties()
+    mass.SetInputData(surface)
+    return mass.GetSurfaceArea()
+
+
+@contextmanager
+def _offscreen_view(size: tuple[int, int], factory, managers: tuple[str, ...]) -> Iterator[tuple]:
+    """An offscreen window whose top renderer is driven by ``managers``; torn down in order."""
+    window = vtk.vtkRenderWindow()
+    window.SetOffScreenRendering(1)
+    window.SetMultiSamples(0)
+    window.SetSize(*size)
+    window.SetNumberOfLayers(2)
+    background, renderer = vtk.vtkRenderer(), vtk.vtkRenderer()
+    background.SetLayer(0)
+    renderer.SetLayer(1)
+    window.AddRenderer(background)
+    window.AddRenderer(renderer)
+    interactor = vtk.vtkGenericRenderWindowInteractor()
+    interactor.SetRenderWindow(window)
+    interactor.Initialize()
+    for manager in managers:
+        if not factory.IsDisplayableManagerRegistered(manager):
+            factory.RegisterDisplayableManager(manager)
+    group = slicer.vtkMRMLDisplayableManagerGroup()
+    group.Initialize(factory, renderer)
+    try:
+        yield window, background, renderer, group
+    finally:
+        group.SetMRMLDisplayableNode(None)
+        del group
+        renderer.RemoveAllViewProps()
+        background.RemoveAllViewProps()
+        window.Finalize()
+
+
+def _save(window: vtk.vtkRenderWindow, path: Path) -> None:
+    """Render the window and write it as PNG."""
+    window.Render()
+    grabber = vtk.vtkWindowToImageFilter()
+    grabber.SetInput(window)
+    grabber.ReadFrontBufferOff()
+    writer = vtk.vtkPNGWriter()
+    writer.SetFileName(str(path))
+    writer.SetInputConnection(grabber.GetOutputPort())
+    writer.Write()
+
+
+def _render_3d(app: HeadlessSlicer, path: Path, size: tuple[int, int]) -> None:
+    """The closed surfaces from the front-left, above."""
+    factory = slicer.vtkMRMLThreeDViewDisplayableManagerFactory.GetInstance()
+    with _offscreen_view(size, factory, MANAGERS_3D) as (window, background, renderer, group):
+        background.SetBackground(1, 1, 1)
+        logic = slicer.vtkMRMLViewLogic()
+        logic.SetMRMLApplicationLogic(app.app_logic)
+        app.app_logic.GetViewLogics().AddItem(logic)
+        logic.SetMRMLScene(app.scene)
+        view = logic.AddViewNode("1")
+        view.SetBoxVisible(False)
+        view.SetAxisLabelsVisible(False)
+        group.SetMRMLDisplayableNode(view)
+        camera = renderer.GetActiveCamera()
+        camera.SetFocalPoint(0, 0, 0)
+        camera.SetPosition(0, 1, 0)  # anterior
+        camera.SetViewUp(0, 0, 1)
+        camera.Azimuth(-35)
+        camera.Elevation(25)
+        renderer.ResetCamera()
+        camera.Zoom(1.3)
+        renderer.ResetCameraClippingRange()
+        _save(window, path)
+        app.app_logic.GetViewLogics().RemoveAllItems()
+        logic.SetMRMLScene(None)
+
+
+def _render_axial(
+    app: HeadlessSlicer,
+    centre: list[float],
+    width: float,
+    background_node: slicer.vtkMRMLVolumeNode,
+    path: Path,
+    size: tuple[int, int],
+) -> None:
+    """The axial slice through ``centre`` (RAS mm), ``width`` mm wide: fill and outline over the background."""
+    factory = slicer.vtkMRMLSliceViewDisplayableManagerFactory.GetInstance()
+    with _offscreen_view(size, factory, MANAGERS_2D) as (window, background, renderer, group):
+        renderer.GetActiveCamera().ParallelProjectionOn()
+        logic = slicer.vtkMRMLSliceLogic()
+        logic.SetMRMLApplicationLogic(app.app_logic)
+        app.app_logic.GetSliceLogics().AddItem(logic)
+        logic.SetMRMLScene(app.scene)
+        slice_node = logic.AddSliceNode("Red")
+        slice_node.SetOrientation("Axial")
+        group.SetMRMLDisplayableNode(slice_node)
+        logic.GetSliceCompositeNode().SetBackgroundVolumeID(background_node.GetID())
+        logic.ResizeSliceNode(*size)
+        logic.FitSliceToBackground()
+        slice_node.SetFieldOfView(width, width * size[1] / size[0], slice_node.GetFieldOfView()[2])
+        slice_node.JumpSliceByCentering(*centre)
+        # In Slicer a CTK light-box manager draws the slice image under the managers' renderer.
+        mapper = vtk.vtkImageMapper()
+        mapper.SetColorWindow(255)
+        mapper.SetColorLevel(127.5)
+        mapper.SetInputConnection(logic.GetImageDataConnection())
+        image_actor = vtk.vtkActor2D()
+        image_actor.SetMapper(mapper)
+        background.AddViewProp(image_actor)
+        _save(window, path)
+        app.app_logic.GetSliceLogics().RemoveAllItems()
+        logic.SetMRMLScene(None)
+
+
+def _slice_offset(
+    segmentation_node: slicer.vtkMRMLSegmentationNode, segment_id: str | None, reference: slicer.vtkMRMLVolumeNode
+) -> float:
+    """Superior coordinate (mm) of the k-slice holding most of a segment, else of the volume centre."""
+    image = slicer.vtkOrientedImageData()
+    if segment_id and segmentation_node.GetBinaryLabelmapRepresentation(segment_id, image):
+        extent = image.GetExtent()
+        voxels = mrml_logic.voxel_array_from_image(image)[..., 0]
+        if voxels.any():
+            k = extent[4] + int(np.argmax(np.count_nonzero(voxels, axis=(0, 1))))
+            centre = [(extent[0] + extent[1]) / 2.0, (extent[2] + extent[3]) / 2.0, float(k), 1.0]
+            to_world = vtk.vtkMatrix4x4()
+            image.GetImageToWorldMatrix(to_world)
+            return to_world.MultiplyPoint(centre)[2]
+    bounds = _ras_bounds(reference)
+    return (bounds[4] + bounds[5]) / 2.0
