@@ -17,6 +17,8 @@ EMULATED (the Qt application cannot run here):
   * ``slicer.app`` (:class:`EmulatedApplication`): testing mode, translation (returns the source
     text), module manager, cursor, layout manager (no views); its application logic is the real one;
   * running pip: :class:`EmulatedInstaller` records the command line instead of starting a process;
+Blocked: every package a fresh Slicer lacks (:data:`FRESH_SLICER_LACKS`) is unimportable while the
+module is loaded and used, as in a new Slicer install.
   * for speed only, 5.6's ``i18n.tr`` gets an ``inspect.stack()`` that skips reading source lines.
 """
 
@@ -49,6 +51,10 @@ OLDEST_CLAIMED = "v5.6.0"
 OVERLAID = ("i18n", "util", "testing", "packaging", "parameterNodeWrapper", "ScriptedLoadableModule")
 #: Compiled modules as Slicer names them -> the slicer-core wheel's.
 COMPILED_MODULES = {"vtkITK": "slicer_core.vtkITK", "vtkSegmentationCorePython": "slicer_core.vtkSegmentationCore"}
+#: Python packages a fresh Slicer does not have (it bundles numpy, scipy, SimpleITK, vtk and its own
+#: packages; Pillow only in some releases): the module is loaded and run with all of them unimportable.
+FRESH_SLICER_LACKS = ("sklearn", "threadpoolctl", "joblib", "nibabel", "dask", "distributed", "matplotlib", "psutil",
+                      "PIL", "slicerio", "nrrd", "pandas")
 #: Module files imported afresh for every release.
 MODULE_NAMES = ("UnsupervisedSegment", "SegmentStatistics", "SegmentStatisticsPlugins")
 
@@ -164,23 +170,19 @@ class EmulatedApplication:
 
 @dataclass
 class EmulatedInstaller:
-    """Stands in for running ``PythonSlicer -m pip ...``: records it; ``succeeds`` makes scikit-learn appear."""
+    """Stands in for running ``PythonSlicer -m pip ...``: records the command and fails (nothing may be
+    installed: the module needs no package beyond what Slicer bundles)."""
 
-    succeeds: bool = True
     commands: list[list[str]] = field(default_factory=list)
-    on_install: object = None
 
     def launchConsoleProcess(self, args, *unused_args, **unused_kwargs):
         self.commands.append([str(arg) for arg in args])
-        if self.succeeds and self.on_install is not None:
-            self.on_install()
-        return types.SimpleNamespace(returncode=0 if self.succeeds else 1)
+        return types.SimpleNamespace(returncode=1)
 
     def logProcessOutput(self, proc, *unused_args, **unused_kwargs) -> None:
-        if proc.returncode:
-            import subprocess
+        import subprocess
 
-            raise subprocess.CalledProcessError(proc.returncode, "pip")
+        raise subprocess.CalledProcessError(proc.returncode, "pip")
 
 
 @dataclass
@@ -275,7 +277,14 @@ def _is_replaced(name: str) -> bool:
 
 @contextmanager
 def slicer_release(release: str, testing: bool = True) -> Iterator[Release]:
-    """Import the module on ``release``'s Slicer Python code; undo everything afterwards."""
+    """Import the module on ``release``'s Slicer Python code, in a fresh Slicer (none of
+    :data:`FRESH_SLICER_LACKS` importable); undo everything afterwards."""
+    with fresh_slicer_packages(), _slicer_release(release, testing) as loaded:
+        yield loaded
+
+
+@contextmanager
+def _slicer_release(release: str, testing: bool) -> Iterator[Release]:
     folder = REFERENCE / release
     headless = HeadlessSlicer.create()
     app = EmulatedApplication(headless, testing)
@@ -338,51 +347,22 @@ def slicer_release(release: str, testing: bool = True) -> Iterator[Release]:
                 delattr(slicer, name)
 
 
-def _needs_scikit_learn(module_name: str) -> bool:
-    return module_name.split(".", 1)[0] in ("sklearn", "UnsupervisedSegmentLib")
+def _lib_or_lacking(module_name: str) -> bool:
+    return module_name.split(".", 1)[0] in ("UnsupervisedSegmentLib", *FRESH_SLICER_LACKS)
 
 
 @contextmanager
-def scikit_learn_missing(installer: EmulatedInstaller | None = None, installed_version: str | None = None) -> Iterator[None]:
-    """scikit-learn not installed (unimportable, absent from package metadata), or, with
-    ``installed_version``, installed at that version, until ``installer`` "installs" it."""
-    state = {"missing": True}
-    saved = {name: module for name, module in sys.modules.items() if _needs_scikit_learn(name)}
-    original_version, original_distribution = importlib.metadata.version, importlib.metadata.distribution
-
-    def reveal():
-        state["missing"] = False
-        if installed_version is None:
-            for name in [name for name in sys.modules if _needs_scikit_learn(name)]:
-                del sys.modules[name]
-            sys.modules.update(saved)
-
-    def is_scikit_learn(name: str) -> bool:
-        return state["missing"] and re.sub(r"[-_.]+", "-", name.lower()) == "scikit-learn"
-
-    def version(name):
-        if is_scikit_learn(name):
-            if installed_version is None:
-                raise importlib.metadata.PackageNotFoundError(name)
-            return installed_version
-        return original_version(name)
-
-    def distribution(name):
-        if is_scikit_learn(name) and installed_version is None:
-            raise importlib.metadata.PackageNotFoundError(name)
-        return original_distribution(name)
-
-    if installed_version is None:
-        for name in saved:  # the engine is imported afresh, so it cannot use the scikit-learn already loaded
-            del sys.modules[name]
-        sys.modules["sklearn"] = None  # import fails; importlib.util.find_spec gives None
-    importlib.metadata.version, importlib.metadata.distribution = version, distribution
-    if installer is not None:
-        installer.on_install = reveal
+def fresh_slicer_packages() -> Iterator[None]:
+    """The packages of :data:`FRESH_SLICER_LACKS` unimportable (``import`` raises ImportError,
+    ``importlib.util.find_spec`` gives None), and the Lib imported afresh under that condition;
+    everything restored afterwards."""
+    saved = {name: module for name, module in sys.modules.items() if _lib_or_lacking(name)}
+    for name in saved:
+        del sys.modules[name]
+    sys.modules.update(dict.fromkeys(FRESH_SLICER_LACKS))
     try:
         yield
     finally:
-        importlib.metadata.version, importlib.metadata.distribution = original_version, original_distribution
-        reveal()
-        if installer is not None:
-            installer.on_install = None
+        for name in [name for name in sys.modules if _lib_or_lacking(name)]:
+            del sys.modules[name]
+        sys.modules.update(saved)

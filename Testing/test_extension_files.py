@@ -95,11 +95,11 @@ def test_license_present():
 def test_module_cmake_lists_every_file():
     cmake = (MODULE_DIR / "CMakeLists.txt").read_text().replace("${MODULE_NAME}", "UnsupervisedSegment")
     listed = set(re.findall(r"^\s+([\w/]+\.(?:py|ui|png|txt|html))\s*$", cmake, re.MULTILINE))
-    expected = {"UnsupervisedSegment.py"}
+    expected = {"UnsupervisedSegment.py", "Testing/Python/UnsupervisedSegmentSelfTest.py"}
     expected |= {str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "UnsupervisedSegmentLib").rglob("*.py")}
     expected |= {str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "UnsupervisedSegmentLib").rglob("*.html")}
     expected |= {str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "Resources").rglob("*") if p.is_file()}
     assert expected - listed == set(), "not packaged: add them to UnsupervisedSegment/CMakeLists.txt"
     assert listed - expected == set(), "listed but missing"
     assert "slicerMacroBuildScriptedModule(" in cmake and "WITH_GENERIC_TESTS" in cmake
-    assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in (MODULE_DIR / "CMakeLists.txt").read_text()
+    assert "slicer_add_python_unittest(SCRIPT Testing/Python/${MODULE_NAME}SelfTest.py)" in (MODULE_DIR / "CMakeLists.txt").read_text()

@@ -21,14 +21,17 @@ LIB_FILES = sorted(LIB.rglob("*.py"))
 #: Every module and package of the Lib, dotted below ``UnsupervisedSegmentLib``.
 LIB_MODULES = sorted(".".join(path.relative_to(LIB).with_suffix("").parts).removesuffix(".__init__").removesuffix("__init__")
                      for path in LIB_FILES)
-#: The MRML layer's modules, which need slicer-core (outside Slicer) or Slicer itself (``parameters``).
-NEEDS_SLICER = {"mrml.logic", "mrml.headless", "mrml.preview", "mrml.parameters", "mrml.input_checks", "mrml.module_logic"}
+#: The MRML layer's modules and what they need: slicer-core outside Slicer, or Slicer's own Python layer
+#: (``slicer.i18n``, ``slicer.parameterNodeWrapper``: tested on every release by test_slicer_releases.py).
+NEEDS_SLICER = {"mrml.logic": "slicer", "mrml.headless": "slicer", "mrml.preview": "slicer",
+                "mrml.parameters": "slicer.parameterNodeWrapper", "mrml.input_checks": "slicer.parameterNodeWrapper"}
 
 
 @pytest.mark.parametrize("name", LIB_MODULES)
 def test_lib_module_imports(name: str):
-    if name in NEEDS_SLICER and importlib.util.find_spec("slicer") is None:
-        pytest.skip(f"UnsupervisedSegmentLib.{name} needs slicer-core, not installed for Python {sys.version.split()[0]}")
+    needed = NEEDS_SLICER.get(name)
+    if needed and (importlib.util.find_spec("slicer") is None or importlib.util.find_spec(needed) is None):
+        pytest.skip(f"UnsupervisedSegmentLib.{name} needs {needed}, not importable here (Python {sys.version.split()[0]})")
     importlib.import_module(".".join(filter(None, ("UnsupervisedSegmentLib", name))))
 
 

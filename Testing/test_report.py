@@ -16,7 +16,6 @@ from UnsupervisedSegmentLib.report.raster import (
     Canvas,
     grid_boxes,
     nice_ticks,
-    png_bytes,
     tick_label,
     to_bytes,
 )
@@ -67,13 +66,13 @@ def test_scatter_blends_repeated_points():
     assert isinstance(image, Image.Image) and image.size == (50, 50)
 
 
-@pytest.mark.parametrize("height, width", [(1, 1), (7, 13), (64, 48)])
-def test_png_writer_round_trips_through_pillow(tmp_path, height, width):
-    rgb = np.random.default_rng(height).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    (tmp_path / "picture.png").write_bytes(png_bytes(rgb))
+def test_saved_png_holds_the_finished_pixels(tmp_path):
+    canvas = Canvas(64, 48)
+    canvas.pixels[:] = np.random.default_rng(0).integers(0, 256, canvas.pixels.shape)
+    canvas.save_png(tmp_path / "picture.png")
     with Image.open(tmp_path / "picture.png") as image:
-        assert image.mode == "RGB" and image.size == (width, height)
-        assert np.array_equal(np.asarray(image), rgb)
+        assert image.format == "PNG" and image.mode == "RGB" and image.size == (64, 48)
+        assert np.array_equal(np.asarray(image), np.asarray(canvas.finish()))
 
 
 def test_report_shows_slices_histograms_and_pair_plots(tmp_path):

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import slicerio
 from UnsupervisedSegmentLib.core.palette import Segment
 from UnsupervisedSegmentLib.core.volume import Grid
-from UnsupervisedSegmentLib.io.deflated import deflate_voxels
 from UnsupervisedSegmentLib.io.segfile import segment_extents, write_seg_nrrd
 
 GRID = Grid((6, 5, 4), np.array([[-1.5, 0, 0, 20], [0, 1.5, 0, -10], [0, 0, 3, 5], [0, 0, 0, 1]]))
@@ -25,15 +23,10 @@ def test_extents_are_inclusive_ijk_boxes():
     assert segment_extents(labels_fixture()) == {1: "1 2 1 3 0 1", 2: "4 4 0 4 3 3"}
 
 
-#: The voxels compressed while writing, or once beforehand for both label files (outputs.write_label_files).
-COMPRESSIONS = pytest.mark.parametrize("shared", [False, True], ids=["compressed-here", "shared-deflate"])
-
-
-@COMPRESSIONS
-def test_slicerio_reads_back_names_colours_labels_and_voxels(tmp_path, shared):
+def test_slicerio_reads_back_names_colours_labels_and_voxels(tmp_path):
     labels = labels_fixture()
     path = tmp_path / "out.seg.nrrd"
-    write_seg_nrrd(labels, GRID, SEGMENTS, path, deflate_voxels(labels) if shared else None)
+    write_seg_nrrd(labels, GRID, SEGMENTS, path)
     segmentation = slicerio.read_segmentation(str(path))
     segments = segmentation["segments"]
     assert [s["name"] for s in segments] == ["Cluster 1", "Cluster 2", "Cluster 3"]
@@ -46,13 +39,12 @@ def test_slicerio_reads_back_names_colours_labels_and_voxels(tmp_path, shared):
     np.testing.assert_allclose(np.asarray(segmentation["ijkToLPS"]), np.diag([-1, -1, 1, 1]) @ GRID.affine, atol=1e-6)
 
 
-@COMPRESSIONS
-def test_slicer_segmentation_storage_node_reads_it(tmp_path, shared):
+def test_slicer_segmentation_storage_node_reads_it(tmp_path):
     import slicer
 
     labels = labels_fixture()
     path = tmp_path / "out.seg.nrrd"
-    write_seg_nrrd(labels, GRID, SEGMENTS, path, deflate_voxels(labels) if shared else None)
+    write_seg_nrrd(labels, GRID, SEGMENTS, path)
     scene = slicer.vtkMRMLScene()
     node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
     storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")

@@ -10,6 +10,8 @@ running pip are emulated too (see ``Testing/slicer_release.py``).
 from __future__ import annotations
 
 import enum
+import importlib.util
+import sys
 import typing
 import unittest
 
@@ -18,13 +20,12 @@ import pytest
 import qt_standins
 import slicer
 from qt_standins import Qt
-from slicer_release import SKIP_REASON, python_problem, release_version, releases, scikit_learn_missing, slicer_release
+from slicer_release import FRESH_SLICER_LACKS, SKIP_REASON, python_problem, releases, slicer_release
 
 RELEASES = releases()
 pytestmark = pytest.mark.skipif(not RELEASES, reason=SKIP_REASON)
 #: Parameters the widget synchronises by hand (their widgets have no parameter node connector).
 HAND_SYNCHRONISED = {"inputVolumes", "maskSegmentation", "maskSegmentID"}
-REQUIREMENT = "scikit-learn>=1.3"
 
 
 @pytest.fixture(params=RELEASES or ["none"])
@@ -347,105 +348,108 @@ def test_apply_button_segments_and_shows_the_results(release):
     assert parameters.outputSegmentation is segmentation
 
 
-# Dependencies (scikit-learn made unimportable; pip emulated)
+# A fresh Slicer: every package Slicer does not bundle is unimportable (slicer_release.FRESH_SLICER_LACKS)
 
 
-def install_route(release) -> str:
-    return "slicer.packaging.pip_ensure" if release_version(release.name) >= (5, 12) else "slicer.util.pip_install"
+def loaded_lacking_packages() -> list[str]:
+    return sorted(name for name in FRESH_SLICER_LACKS if sys.modules.get(name) is not None)
 
 
-def spy_on_install_routes(monkeypatch) -> list[str]:
-    called = []
-    for module_name, function_name in (("util", "pip_install"), ("packaging", "pip_ensure")):
-        module = getattr(slicer, module_name, None)
-        original = getattr(module, function_name, None)
-        if original is not None:
-            def spy(*args, _original=original, _name=f"slicer.{module_name}.{function_name}", **kwargs):
-                called.append(_name)
-                return _original(*args, **kwargs)
-            monkeypatch.setattr(module, function_name, spy)
-    return called
-
-
-def test_missing_scikit_learn_is_installed(release, monkeypatch):
-    called = spy_on_install_routes(monkeypatch)
-    with scikit_learn_missing(release.installer):
-        release.module.UnsupervisedSegmentLogic.ensureDependencies(skipInTesting=False)
-    assert called[0] == install_route(release)
-    (command,) = release.installer.commands
-    assert command[1:4] == ["-m", "pip", "install"] and REQUIREMENT in command
-
-
-def test_too_old_scikit_learn_is_upgraded(release, monkeypatch):
-    called = spy_on_install_routes(monkeypatch)
-    with scikit_learn_missing(release.installer, installed_version="1.2.2"):
-        release.module.UnsupervisedSegmentLogic.ensureDependencies(skipInTesting=False)
-    assert called[0] == install_route(release) and REQUIREMENT in release.installer.commands[0]
-
-
-def test_failed_install_is_a_clear_error(release):
-    release.installer.succeeds = False
-    with scikit_learn_missing(release.installer), pytest.raises(Exception) as raised:
-        release.module.UnsupervisedSegmentLogic.ensureDependencies(skipInTesting=False)
-    assert not isinstance(raised.value, (NameError, AttributeError, ImportError)), raised.value
-    assert release.installer.commands
-
-
-def test_apply_offers_the_install(release, monkeypatch):
-    """Outside testing mode, Apply asks the user (emulated message box answers Cancel): no crash, no install."""
-    volume("t1")
-    widget = release.create_widget()
-    release.app.testing = False
-    monkeypatch.setattr(qt_standins.ctkMessageBox, "answer", qt_standins.QMessageBox.Cancel)
-    monkeypatch.setattr(qt_standins.ctkMessageBox, "shown", [])
-    with scikit_learn_missing(release.installer), pytest.raises(RuntimeError):
-        widget.onApplyButton()
-    offered = "\n".join(" ".join(map(str, box)) for box in qt_standins.ctkMessageBox.shown)
-    assert "scikit-learn" in offered and not release.installer.commands
-    assert release.app.cursor_overrides == 0
-
-
-def test_apply_installs_after_the_user_agrees_then_segments(release, monkeypatch):
-    """Outside testing mode, before 5.12: asked, the user answers OK (emulated), pip runs, Apply goes on."""
-    if release_version(release.name) >= (5, 12):
-        pytest.skip("from 5.12 an accepted install runs in slicer.packaging's Qt progress dialog, not emulated; "
-                    "the 5.12 route is covered in testing mode (test_missing_scikit_learn_is_installed)")
+def test_the_module_runs_in_a_fresh_slicer_without_installing_anything(release):
+    """Opened with volumes loaded, every option toggled, Apply: nothing Slicer lacks is imported, pip never runs."""
+    with pytest.raises(ImportError):
+        import sklearn  # noqa: F401
     volume("t1"), volume("flair", (0.0, 60.0, 140.0))
     widget = release.create_widget()
-    widget.ui.numberOfClustersSpinBox.value = 2
-    release.app.testing = False
-    monkeypatch.setattr(qt_standins.ctkMessageBox, "answer", qt_standins.QMessageBox.Ok)
-    monkeypatch.setattr(qt_standins.ctkMessageBox, "shown", [])
-    with scikit_learn_missing(release.installer):
-        widget.ui.applyButton.click()
-    assert "scikit-learn>=1.3" in qt_standins.ctkMessageBox.shown[0][1]
-    assert REQUIREMENT in release.installer.commands[0]
-    assert widget.ui.resultLabel.text.startswith("Done: 2 segments")
+    ui = widget.ui
+    ui.numberOfClustersSpinBox.value = 2
+    ui.applyButton.click()
+    assert ui.resultLabel.text.startswith("Done: 2 segments"), ui.resultLabel.text
+    assert not release.installer.commands and not loaded_lacking_packages()
 
 
-# The module's own self-test
+FRESH_SLICER_RUNS = {
+    "automatic k": {"automaticClusters": True, "minimumClusters": 2, "maximumClusters": 3},
+    "k-means, robust scaling": {"method": "KMeans", "scaling": "Robust"},
+    "MRF, 26 neighbours": {"mrfBeta": 1.0, "mrfNeighbourhood": "All"},
+    "denoising and bias-field correction": {"denoise": "Median", "biasCorrection": True},
+    "lesion, automatic type": {"findLesion": True},
+    "lesion, MS": {"findLesion": True, "lesionType": "MS"},
+    "mask by segment": {"maskSource": "Segment"},
+}
+
+
+@pytest.mark.parametrize("run", sorted(FRESH_SLICER_RUNS))
+def test_every_option_applies_in_a_fresh_slicer(release, run):
+    """Each option through the GUI's parameter node, Apply, and the result read back from the scene."""
+    flair, _t1 = volume("flair", (0.0, 60.0, 140.0)), volume("t1")
+    widget = release.create_widget()
+    parameters, module = widget._parameterNode, release.module
+    parameters.numberOfClusters = 2
+    for name, value in FRESH_SLICER_RUNS[run].items():
+        hint = typing.get_type_hints(module.UnsupervisedSegmentParameterNode)[name]
+        setattr(parameters, name, getattr(hint, value) if isinstance(value, str) else value)
+    if parameters.maskSource == module.MaskSource.Segment:
+        mask = release.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "brain")
+        labels = (slicer.util.arrayFromVolume(flair) > 30).astype(np.uint8)
+        slicer.util.updateSegmentBinaryLabelmapFromArray(labels, mask, mask.GetSegmentation().AddEmptySegment("brain"), flair)
+        parameters.maskSegmentation, parameters.maskSegmentID = mask, "brain"
+    assert widget.ui.applyButton.enabled, widget.ui.applyButton.toolTip
+    widget.ui.applyButton.click()
+    assert widget.ui.resultLabel.text.startswith("Done:"), widget.ui.resultLabel.text
+    segmentation, table = parameters.outputSegmentation, parameters.outputTable
+    segments = segmentation.GetSegmentation().GetNumberOfSegments()
+    assert segments >= 2 and table.GetNumberOfRows() == segments
+    voxels = sum(int(table.GetCellText(row, 2)) for row in range(table.GetNumberOfRows()))
+    assert voxels == int(np.count_nonzero(slicer.util.arrayFromVolume(flair) > 30))  # the brain, every voxel once
+    if parameters.findLesion:
+        assert table.GetCellText(segments - 1, 0) == "Lesion"
+    assert not release.installer.commands and not loaded_lacking_packages()
+
+
+def test_reload_reloads_the_lib(release, monkeypatch):
+    """Slicer's reload button re-reads the module file only: onReload drops the Lib first, so it is read again."""
+    widget = release.create_widget()
+    before = sys.modules["UnsupervisedSegmentLib.mrml.parameters"]
+    reloaded = []
+
+    def reload_module_file(name):  # what slicer.util.reloadScriptedModule does first (the rest needs Qt views)
+        spec = importlib.util.spec_from_file_location(name, release.module.__file__)
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        reloaded.append(name)
+
+    monkeypatch.setattr(sys.modules["slicer.util"], "reloadScriptedModule", reload_module_file)
+    widget.onReload()
+    assert reloaded == ["UnsupervisedSegment"]
+    assert sys.modules["UnsupervisedSegmentLib.mrml.parameters"] is not before
+
+
+# The module's own self-test (Testing/Python/UnsupervisedSegmentSelfTest.py)
+
+
+def self_test_class(release):
+    return release.module.selfTestModule().UnsupervisedSegmentSelfTest
 
 
 def self_test_names(release) -> list[str]:
-    return sorted(name for name in dir(release.module.UnsupervisedSegmentTest) if name.startswith("test_"))
+    return sorted(name for name in dir(self_test_class(release)) if name.startswith("test_"))
 
 
 def test_reload_and_test_runs_every_test_for_real(release):
-    """What "Reload and Test" runs (runTest), Segment Statistics comparison included, on the release's
-    real Segment Statistics module."""
+    """What "Reload and Test" runs (the module's UnsupervisedSegmentTest.runTest), Segment Statistics
+    comparison included, on the release's real Segment Statistics module."""
     release.module.UnsupervisedSegmentTest().runTest()
-    called = release.module.UnsupervisedSegmentTest.runTest.__code__.co_names
-    assert set(self_test_names(release)) <= set(called)
+    called = self_test_class(release).runTest.__code__.co_names
+    assert self_test_names(release) and set(self_test_names(release)) <= set(called)
 
 
-def test_registered_ctest_passes_without_scikit_learn(release):
-    """``slicer_add_python_unittest`` runs the test_* methods through unittest's loader (runTest is
-    never called) in a Slicer where scikit-learn is not installed yet."""
-    suite = unittest.defaultTestLoader.loadTestsFromTestCase(release.module.UnsupervisedSegmentTest)
+def test_registered_ctest_passes_in_a_fresh_slicer(release):
+    """``slicer_add_python_unittest`` runs the self-test's test_* methods through unittest's loader
+    (runTest is never called), in a Slicer without any package it does not bundle."""
+    suite = unittest.defaultTestLoader.loadTestsFromTestCase(self_test_class(release))
     result = unittest.TestResult()
-    with scikit_learn_missing(release.installer):
-        suite.run(result)
+    suite.run(result)
     problems = [text for _, text in result.errors + result.failures]
     assert not problems, "\n".join(problems)
     assert result.testsRun == len(self_test_names(release)) and not result.skipped
-    assert release.installer.commands  # installed once, in setUp
+    assert not release.installer.commands and not loaded_lacking_packages()

@@ -12,6 +12,7 @@ import pytest
 MODULE_DIR = Path(__file__).resolve().parents[1] / "UnsupervisedSegment"
 UI_FILE = MODULE_DIR / "Resources" / "UI" / "UnsupervisedSegment.ui"
 MODULE_FILE = MODULE_DIR / "UnsupervisedSegment.py"
+PARAMETERS_FILE = MODULE_DIR / "UnsupervisedSegmentLib" / "mrml" / "parameters.py"
 #: Widget classes that Qt itself provides; any other class must be declared as a custom widget.
 QT_CLASSES = {
     "QWidget", "QLabel", "QComboBox", "QSpinBox", "QDoubleSpinBox", "QCheckBox", "QPushButton", "QFormLayout",
@@ -52,7 +53,7 @@ def test_every_widget_used_by_the_module_exists(widgets):
 
 def parameter_fields() -> set[str]:
     """Annotated fields of the module's parameter node class."""
-    tree = ast.parse(MODULE_FILE.read_text())
+    tree = ast.parse(PARAMETERS_FILE.read_text())
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "UnsupervisedSegmentParameterNode")
     return {n.target.id for n in cls.body if isinstance(n, ast.AnnAssign)}
 

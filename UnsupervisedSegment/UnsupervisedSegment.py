@@ -1,26 +1,23 @@
 """UnsupervisedSegment: segment co-registered images by clustering their voxel intensities (GMM/KMeans).
 
-The module is a thin layer: the widget collects choices in a parameter node, the logic delegates
-to the Qt-free :mod:`UnsupervisedSegmentLib.mrml.logic`, which runs the plain-Python engine.
+The module file is thin: the module description, the widget (the only Qt code), a logic that delegates
+to the Qt-free MRML layer of :mod:`UnsupervisedSegmentLib` (parameters, input checks, segmentation), and
+the test class that runs the self-test of ``Testing/Python/UnsupervisedSegmentSelfTest.py``.
+Nothing outside what Slicer bundles is imported: the engine needs no package installation.
 """
 
 from __future__ import annotations
 
-import enum
-import importlib
-import importlib.metadata
 import importlib.util
 import logging
-import re
-from typing import Annotated
+import sys
+from pathlib import Path
 
 import qt
 import slicer
 import vtk
-from slicer import vtkMRMLSegmentationNode, vtkMRMLTableNode, vtkMRMLVolumeNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -28,11 +25,25 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+from UnsupervisedSegmentLib.core.options import SegmentationOptions
+from UnsupervisedSegmentLib.mrml.input_checks import check_inputs, ordered_input_volumes, result_text
+from UnsupervisedSegmentLib.mrml.logic import MRMLSegmentationOutput, segment_volume_nodes
+from UnsupervisedSegmentLib.mrml.parameters import (  # noqa: F401 - the parameter node's enums, for scripts and tests
+    CovarianceType,
+    Denoise,
+    LesionType,
+    MaskSource,
+    Method,
+    Neighbourhood,
+    Scaling,
+    UnsupervisedSegmentParameterNode,
+    apply_lesion_preset,
+    segmentation_options,
+    uses_automatic_clusters,
+)
 
-#: The oldest scikit-learn the engine works with (as in Resources/requirements.txt and pyproject.toml).
-MINIMUM_SCIKIT_LEARN = "1.3"
-#: Python packages the engine needs beyond what Slicer bundles (numpy, scipy, SimpleITK).
-REQUIREMENTS = [f"scikit-learn>={MINIMUM_SCIKIT_LEARN}"]
+#: The self-test, shipped with the module (CMakeLists.txt) and registered as a ctest.
+SELF_TEST_FILE = Path(__file__).parent / "Testing" / "Python" / "UnsupervisedSegmentSelfTest.py"
 
 
 class UnsupervisedSegment(ScriptedLoadableModule):
@@ -51,160 +62,9 @@ class UnsupervisedSegment(ScriptedLoadableModule):
             '<a href="https://github.com/unsupervised-segment/SlicerUnsupervisedSegment#readme">Documentation</a>.'
         )
         self.parent.acknowledgementText = _(
-            "Clustering by scikit-learn; display and statistics by 3D Slicer's Segmentations and "
-            "Segment Statistics modules."
+            "Clustering by the project's own GMM and k-means engine (scikit-learn's estimator API); display "
+            "and statistics by 3D Slicer's Segmentations and Segment Statistics modules."
         )
-
-
-#
-# Parameter node
-#
-
-
-class Method(enum.Enum):
-    """Clustering algorithm."""
-
-    GMM = "gmm"
-    KMeans = "kmeans"
-
-    def label(self) -> str:
-        return {Method.GMM: _("Gaussian mixture (GMM)"), Method.KMeans: _("k-means")}[self]
-
-
-class MaskSource(enum.Enum):
-    """Which voxels are clustered."""
-
-    NonZero = "nonzero"
-    Otsu = "otsu"
-    Segment = "segment"
-    NoMask = "none"
-
-    def label(self) -> str:
-        return {
-            MaskSource.NonZero: _("Non-zero in all inputs"),
-            MaskSource.Otsu: _("Brighter than Otsu threshold of the first input"),
-            MaskSource.Segment: _("Segment of a segmentation"),
-            MaskSource.NoMask: _("None (all voxels)"),
-        }[self]
-
-
-class Scaling(enum.Enum):
-    """Per-feature intensity scaling before clustering."""
-
-    NoScaling = "none"
-    Standard = "standard"
-    Robust = "robust"
-
-    def label(self) -> str:
-        return {
-            Scaling.NoScaling: _("None"),
-            Scaling.Standard: _("Standard (z-score)"),
-            Scaling.Robust: _("Robust (median, IQR)"),
-        }[self]
-
-
-class CovarianceType(enum.Enum):
-    """Shape of the GMM's cluster covariances."""
-
-    Full = "full"
-    Diagonal = "diag"
-    Tied = "tied"
-    Spherical = "spherical"
-
-    def label(self) -> str:
-        return {
-            CovarianceType.Full: _("Full"),
-            CovarianceType.Diagonal: _("Diagonal"),
-            CovarianceType.Tied: _("Tied"),
-            CovarianceType.Spherical: _("Spherical"),
-        }[self]
-
-
-class Denoise(enum.Enum):
-    """Denoising of every input before clustering."""
-
-    NoDenoising = "none"
-    Curvature = "curvature"
-    Median = "median"
-    Gaussian = "gaussian"
-
-    def label(self) -> str:
-        return {
-            Denoise.NoDenoising: _("None"),
-            Denoise.Curvature: _("Curvature flow (edge preserving)"),
-            Denoise.Median: _("Median (3x3x3 voxels)"),
-            Denoise.Gaussian: _("Gaussian (1 mm)"),
-        }[self]
-
-
-class Neighbourhood(enum.Enum):
-    """Voxels that count as neighbours in the spatial (MRF) prior."""
-
-    Faces = 6
-    All = 26
-
-    def label(self) -> str:
-        return {
-            Neighbourhood.Faces: _("6 (faces)"),
-            Neighbourhood.All: _("26 (faces, edges and corners)"),
-        }[self]
-
-
-class LesionType(enum.Enum):
-    """The kind of lesion automatic lesion finding looks for."""
-
-    Auto = "auto"
-    Tumour = "tumour"
-    MS = "ms"
-    Stroke = "stroke"
-
-    def label(self) -> str:
-        return {
-            LesionType.Auto: _("Automatic (decided from the images)"),
-            LesionType.Tumour: _("Tumour (FLAIR/T2-bright mass)"),
-            LesionType.MS: _("Multiple sclerosis (small FLAIR-bright foci)"),
-            LesionType.Stroke: _("Acute stroke (DWI-bright, ADC-dark)"),
-        }[self]
-
-
-@parameterNodeWrapper
-class UnsupervisedSegmentParameterNode:
-    """The module's choices, saved with the scene."""
-
-    inputVolumes: list[vtkMRMLVolumeNode]
-    maskSource: MaskSource = MaskSource.NonZero
-    maskSegmentation: vtkMRMLSegmentationNode
-    maskSegmentID: str = ""
-    method: Method = Method.GMM
-    numberOfClusters: Annotated[int, WithinRange(2, 20)] = 3
-    automaticClusters: bool = False
-    minimumClusters: Annotated[int, WithinRange(2, 20)] = 2
-    maximumClusters: Annotated[int, WithinRange(2, 20)] = 6
-    scaling: Scaling = Scaling.NoScaling
-    covarianceType: CovarianceType = CovarianceType.Full
-    seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 123
-    biasCorrection: bool = False
-    denoise: Denoise = Denoise.NoDenoising
-    mrfBeta: Annotated[float, WithinRange(0.0, 5.0)] = 0.0
-    mrfNeighbourhood: Neighbourhood = Neighbourhood.Faces
-    findLesion: bool = False
-    lesionType: LesionType = LesionType.Auto
-    outputSegmentation: vtkMRMLSegmentationNode
-    outputTable: vtkMRMLTableNode
-
-
-def _versionNumbers(version: str) -> tuple[int, ...]:
-    """``"1.3.2"`` -> (1, 3, 2); pre-release and local suffixes are ignored."""
-    return tuple(int(number) for number in re.findall(r"\d+", version.split("+")[0])[:3])
-
-
-def _slicerPackaging():
-    """``slicer.packaging`` with ``pip_ensure`` (Slicer >= 5.12), else None."""
-    try:
-        packaging = importlib.import_module("slicer.packaging")
-    except ImportError:
-        return None
-    return packaging if hasattr(packaging, "pip_ensure") else None
 
 
 #
@@ -242,6 +102,12 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
 
     def cleanup(self) -> None:
         self.removeObservers()
+
+    def onReload(self) -> None:
+        """Reload the Lib as well: Slicer's reload button re-reads only this file, which imports the Lib afresh."""
+        for name in [name for name in sys.modules if name.split(".")[0] == "UnsupervisedSegmentLib"]:
+            del sys.modules[name]
+        ScriptedLoadableModuleWidget.onReload(self)
 
     def enter(self) -> None:
         self.initializeParameterNode()
@@ -329,9 +195,8 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             self.logic.applyLesionPreset(self._parameterNode)
 
     def onApplyButton(self) -> None:
-        """Install scikit-learn if needed, run the clustering and show the results."""
+        """Run the clustering and show the results; errors are shown in one place."""
         with slicer.util.tryWithErrorDisplay(_("Unsupervised segmentation failed."), waitCursor=True):
-            self.logic.ensureDependencies()
             progressDialog = slicer.util.createProgressDialog(
                 parent=slicer.util.mainWindow(), windowTitle=_("Unsupervised Segment"),
                 labelText=_("Starting..."), value=0, maximum=0,
@@ -371,8 +236,13 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
     """Runs the segmentation on MRML nodes; usable from Python without the widget.
 
     The scene and the Segmentations module logic default to Slicer's; pass others to use the
-    logic on another scene.
+    logic on another scene. Everything it does is in :mod:`UnsupervisedSegmentLib.mrml`.
     """
+
+    applyLesionPreset = staticmethod(apply_lesion_preset)
+    usesAutomaticClusters = staticmethod(uses_automatic_clusters)
+    segmentationOptions = staticmethod(segmentation_options)
+    resultText = staticmethod(result_text)
 
     def __init__(self, scene=None, segmentationsLogic=None) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
@@ -382,155 +252,15 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self) -> UnsupervisedSegmentParameterNode:
         return UnsupervisedSegmentParameterNode(super().getParameterNode())
 
-    @staticmethod
-    def scikitLearnProblem() -> str:
-        """Why the installed scikit-learn cannot be used ("" if it can): missing, or older than the engine needs."""
-        if importlib.util.find_spec("sklearn") is None:
-            return _("scikit-learn is not installed")
-        try:
-            version = importlib.metadata.version("scikit-learn")
-        except importlib.metadata.PackageNotFoundError:
-            return _("scikit-learn is not installed")
-        if _versionNumbers(version) < _versionNumbers(MINIMUM_SCIKIT_LEARN):
-            return _("scikit-learn {version} is installed; {minimum} or newer is needed").format(
-                version=version, minimum=MINIMUM_SCIKIT_LEARN)
-        return ""
-
-    @classmethod
-    def ensureDependencies(cls, skipInTesting: bool = True) -> None:
-        """Install or upgrade scikit-learn on first use: ``slicer.packaging.pip_ensure`` where it exists
-        (Slicer >= 5.12), else ``slicer.util.pip_install``. The user is asked first, except in testing mode
-        (no one to answer; Slicer's confirmation dialogs answer Cancel there), where the install is skipped
-        if ``skipInTesting``.
-
-        :raises RuntimeError: if the user declines, or if scikit-learn is still missing or too old afterwards.
-        """
-        problem = cls.scikitLearnProblem()
-        if not problem:
-            return
-        testing = slicer.app.testingEnabled()
-        if skipInTesting and testing:
-            logging.info(f"Testing mode: not installing {REQUIREMENTS} ({problem})")
-            return
-        packaging = _slicerPackaging()
-        if packaging is not None:
-            packaging.pip_ensure(REQUIREMENTS, requester="UnsupervisedSegment", skip_in_testing=False,
-                                 prompt_install=not testing)
-        else:
-            if not testing and not slicer.util.confirmOkCancelDisplay(
-                _("Unsupervised Segment needs the Python package {requirement} ({problem}), which will be downloaded "
-                  "and installed now. This can take a minute.").format(requirement=REQUIREMENTS[0], problem=problem),
-                windowTitle=_("Install scikit-learn"),
-            ):
-                raise RuntimeError(_("scikit-learn is required: installation cancelled."))
-            slicer.util.pip_install(REQUIREMENTS)
-        importlib.invalidate_caches()
-        problem = cls.scikitLearnProblem()
-        if problem:
-            raise RuntimeError(_("Installing {requirement} did not succeed ({problem}). Install it from the Python "
-                                 "console with slicer.util.pip_install('{requirement}') and restart Slicer.")
-                               .format(requirement=REQUIREMENTS[0], problem=problem))
-
-    @staticmethod
-    def applyLesionPreset(parameters: UnsupervisedSegmentParameterNode) -> None:
-        """Fixed k = 6 and the MRF prior (beta 1) unless an MRF strength is already chosen."""
-        from UnsupervisedSegmentLib.core.options import LESION_PRESET
-
-        parameters.automaticClusters = False
-        parameters.numberOfClusters = LESION_PRESET["clusters"]
-        if parameters.mrfBeta == 0:
-            parameters.mrfBeta = LESION_PRESET["mrf_beta"]
-
-    @staticmethod
-    def usesAutomaticClusters(parameters: UnsupervisedSegmentParameterNode) -> bool:
-        """Whether the number of clusters is chosen by BIC (asked for, and the method is GMM)."""
-        return parameters.automaticClusters and parameters.method == Method.GMM
-
     def orderedInputVolumes(self, parameters: UnsupervisedSegmentParameterNode) -> list:
-        """The input volumes still in the scene, in scene order (as the selector lists them): the first one
-        defines the output grid. Volumes deleted from the scene (None in the parameter node) are left out."""
-        volumes = [volume for volume in parameters.inputVolumes if volume is not None]
-        order = {self.scene.GetNthNode(index).GetID(): index for index in range(self.scene.GetNumberOfNodes())}
-        return sorted((volume for volume in volumes if volume.GetID() in order), key=lambda volume: order[volume.GetID()])
+        """The input volumes in scene order: the first one defines the output grid."""
+        return ordered_input_volumes(parameters, self.scene)
 
     def checkInputs(self, parameters: UnsupervisedSegmentParameterNode) -> tuple[str, list[str]]:
         """Why Apply cannot run yet ("" if it can) and notes on the inputs (resampling, lesion evidence)."""
-        volumes = self.orderedInputVolumes(parameters)
-        if not volumes:
-            return _("Select at least one input volume."), []
-        if any(volume.GetImageData() is None for volume in volumes):
-            return _("An input volume has no voxels."), []
-        if parameters.maskSource == MaskSource.Segment and not (parameters.maskSegmentation and parameters.maskSegmentID):
-            return _("Select the segment to use as mask."), []
-        if self.usesAutomaticClusters(parameters) and parameters.minimumClusters > parameters.maximumClusters:
-            return _("The minimum number of clusters to try is larger than the maximum."), []
-        from UnsupervisedSegmentLib.lesion.roles import check_lesion_inputs
+        return check_inputs(parameters, self.orderedInputVolumes(parameters))
 
-        evidence = self.lesionEvidence(volumes)
-        try:
-            if parameters.findLesion:
-                check_lesion_inputs([volume.GetName() for volume in volumes], parameters.lesionType.value)
-        except ValueError:
-            return _("Lesion finding ({kind}) needs input volumes named like FLAIR (or T2 with T1) for a tumour or "
-                     "MS, DWI or ADC for a stroke (for example flair, t2, t1, dwi, adc): rename them in the Data "
-                     "module.").format(kind=parameters.lesionType.label()), []
-        problem, notes = self._gridProblemAndNotes(volumes)
-        if parameters.findLesion and not problem:
-            notes.append(_("Lesion finding uses {names}.").format(names=", ".join(evidence)))
-        return problem, notes
-
-    @staticmethod
-    def lesionEvidence(volumes) -> list[str]:
-        """The input volumes whose names make them lesion evidence (FLAIR, T2, DWI, ADC), with their role."""
-        from UnsupervisedSegmentLib.lesion.roles import EVIDENCE_ROLES, channel_role
-
-        roles = ((volume.GetName(), channel_role(volume.GetName())) for volume in volumes)
-        return [f"{name} ({role})" for name, role in roles if role in EVIDENCE_ROLES]
-
-    @staticmethod
-    def _gridProblemAndNotes(volumes) -> tuple[str, list[str]]:
-        """Refuse inputs that do not overlap the first one; note those that will be resampled."""
-        from UnsupervisedSegmentLib.core import grid
-        from UnsupervisedSegmentLib.mrml import logic as mrml_logic
-
-        notes = []
-        try:
-            reference = mrml_logic.volume_grid(volumes[0])
-            for volume in volumes[1:]:
-                volumeGrid = mrml_logic.volume_grid(volume)
-                if volumeGrid.same_as(reference):
-                    continue
-                if not grid.overlaps(volumeGrid, reference):
-                    return _("Input {name} does not overlap {first}: register the images first.").format(
-                        name=volume.GetName(), first=volumes[0].GetName()), []
-                notes.append(_("{name} is on another voxel grid: it will be resampled (linear) onto the grid of {first}.")
-                             .format(name=volume.GetName(), first=volumes[0].GetName()))
-        except ValueError as error:
-            return str(error), []
-        return "", notes
-
-    def segmentationOptions(self, parameters: UnsupervisedSegmentParameterNode):
-        """The engine's ``SegmentationOptions`` for the parameter node's choices."""
-        from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions
-
-        automatic = self.usesAutomaticClusters(parameters)
-        return SegmentationOptions(
-            method=parameters.method.value,
-            n_clusters=parameters.numberOfClusters,
-            auto_clusters=(parameters.minimumClusters, parameters.maximumClusters) if automatic else None,
-            mask="none" if parameters.maskSource == MaskSource.Segment else parameters.maskSource.value,
-            scaling=parameters.scaling.value,
-            covariance_type=parameters.covarianceType.value,
-            seed=parameters.seed,
-            bias_correction=parameters.biasCorrection,
-            denoise=parameters.denoise.value,
-            mrf_beta=parameters.mrfBeta,
-            mrf_neighbourhood=parameters.mrfNeighbourhood.value,
-            lesion=parameters.findLesion,
-            lesion_type=parameters.lesionType.value,
-        )
-
-    def processParameterNode(self, parameters: UnsupervisedSegmentParameterNode, progress=None):
+    def processParameterNode(self, parameters: UnsupervisedSegmentParameterNode, progress=None) -> MRMLSegmentationOutput:
         """Run :meth:`process` with the parameter node's choices; remember the output nodes in it."""
         useSegment = parameters.maskSource == MaskSource.Segment
         output = self.process(
@@ -543,19 +273,15 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
             parameters.outputTable = output.table_node
         return output
 
-    def process(self, inputVolumes, options=None, outputSegmentation=None, outputTable=None,
-                maskSegment=None, progress=None):
+    def process(self, inputVolumes, options: SegmentationOptions | None = None, outputSegmentation=None,
+                outputTable=None, maskSegment=None, progress=None) -> MRMLSegmentationOutput:
         """Cluster ``inputVolumes`` into ``outputSegmentation`` (replacing its segments) and ``outputTable``.
 
         :param options: ``SegmentationOptions`` (defaults: GMM, 3 clusters, non-zero mask).
         :param maskSegment: ``(segmentationNode, segmentID)`` restricting the clustered voxels.
-        :returns: ``mrml_logic.MRMLSegmentationOutput`` (nodes, engine result, messages).
         :raises UserInputError: for invalid inputs (shown to the user by the widget).
         """
-        from UnsupervisedSegmentLib.mrml import logic as mrml_logic
-        from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions
-
-        output = mrml_logic.segment_volume_nodes(
+        output = segment_volume_nodes(
             inputVolumes, options or SegmentationOptions(), self.scene, self.segmentationsLogic,
             outputSegmentation, outputTable, maskSegment, progress or logging.info,
         )
@@ -563,207 +289,23 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
             logging.info(message)
         return output
 
-    @staticmethod
-    def resultText(output) -> str:
-        """What the run tells the user: the segments made, then warnings and notes (k chosen, lesion decision)."""
-        result = output.result
-        if result.lesion is None:
-            summary = _("Done: {count} segments.")
-        else:
-            summary = _("Done: {count} segments; the last one is the lesion found automatically.")
-        return "\n".join([summary.format(count=len(result.segments)), *output.messages, *result.notes])
-
-    @staticmethod
-    def segmentStatisticsVolumesCm3(segmentationNode) -> dict[str, float]:
-        """Volume (cm³) of every segment, visible or not, by the Segment Statistics module."""
-        import SegmentStatistics
-
-        statisticsLogic = SegmentStatistics.SegmentStatisticsLogic()
-        parameterNode = statisticsLogic.getParameterNode()
-        parameterNode.SetParameter("Segmentation", segmentationNode.GetID())
-        parameterNode.SetParameter("visibleSegmentsOnly", "False")
-        statisticsLogic.computeStatistics()
-        statistics = statisticsLogic.getStatistics()
-        return {
-            segmentID: statistics[segmentID, "LabelmapSegmentStatisticsPlugin.volume_cm3"]
-            for segmentID in statistics["SegmentIDs"]
-        }
-
 
 #
 # Test
 #
 
 
+def selfTestModule():
+    """``Testing/Python/UnsupervisedSegmentSelfTest.py``, imported afresh (as "Reload and Test" expects)."""
+    spec = importlib.util.spec_from_file_location(SELF_TEST_FILE.stem, SELF_TEST_FILE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[SELF_TEST_FILE.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 class UnsupervisedSegmentTest(ScriptedLoadableModuleTest):
-    """Self-test on synthetic volumes made in the scene (no network)."""
-
-    #: Synthetic phantom: background 0, "tissue" box, "lesion" cube inside it (i, j, k voxels).
-    SHAPE = (40, 36, 12)
-    SPACING = (1.5, 1.5, 3.0)
-    LESION = (slice(14, 22), slice(12, 20), slice(4, 8))
-    TISSUE = (slice(4, 36), slice(4, 32), slice(2, 10))
-
-    def setUp(self):
-        """A clean scene, and scikit-learn (installed if missing: ctest runs the test_* methods without runTest)."""
-        slicer.mrmlScene.Clear()
-        try:
-            UnsupervisedSegmentLogic.ensureDependencies(skipInTesting=False)
-        except Exception as error:
-            self.skipTest(f"scikit-learn {MINIMUM_SCIKIT_LEARN} or newer is needed and could not be installed: {error}")
+    """What "Reload and Test" runs: every test of the self-test, on synthetic volumes (no network)."""
 
     def runTest(self):
-        for test in (
-            self.test_SegmentsAndVolumes,
-            self.test_RerunReplacesSegments,
-            self.test_InputsNotModified,
-            self.test_DifferentGridResampled,
-            self.test_NonOverlappingRefused,
-            self.test_SegmentStatisticsAgree,
-            self.test_LesionSegment,
-        ):
-            self.setUp()
-            test()
-
-    # helpers
-
-    def _phantom(self, name: str, values: tuple[float, float, float], origin=(0.0, 0.0, 0.0), spacing=None):
-        """A volume with ``values`` = (background, tissue, lesion) on the phantom grid, plus mild noise."""
-        import numpy as np
-
-        rng = np.random.default_rng(len(name))
-        voxels = np.full(self.SHAPE, values[0], dtype=np.float32)
-        voxels[self.TISSUE] = values[1]
-        voxels[self.LESION] = values[2]
-        voxels[voxels > 0] += rng.normal(0.0, 1.0, int(np.count_nonzero(voxels > 0))).astype(np.float32)
-        ijkToRAS = np.diag([*(spacing or self.SPACING), 1.0])
-        ijkToRAS[:3, 3] = origin
-        # slicer.util arrays are indexed (k, j, i)
-        return slicer.util.addVolumeFromArray(np.transpose(voxels, (2, 1, 0)).copy(), ijkToRAS, name)
-
-    def _inputs(self):
-        return [self._phantom("t1", (0.0, 40.0, 80.0)), self._phantom("flair", (0.0, 60.0, 140.0))]
-
-    def _expectedVoxels(self) -> tuple[int, int]:
-        lesion = 8 * 8 * 4
-        return 32 * 28 * 8 - lesion, lesion
-
-    def _options(self):
-        from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions
-
-        return SegmentationOptions(method="gmm", n_clusters=2, mask="nonzero", seed=7)
-
-    @staticmethod
-    def _segmentVoxelCounts(segmentationNode, referenceVolume) -> dict[str, int]:
-        """Voxels per segment, read back through Slicer's labelmap export."""
-        counts = {}
-        segmentation = segmentationNode.GetSegmentation()
-        for index in range(segmentation.GetNumberOfSegments()):
-            segmentID = segmentation.GetNthSegmentID(index)
-            voxels = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segmentID, referenceVolume)
-            counts[segmentID] = int((voxels > 0).sum())
-        return counts
-
-    # tests
-
-    def test_SegmentsAndVolumes(self):
-        self.delayDisplay("Segments, voxel counts, volumes and table")
-        inputs = self._inputs()
-        output = UnsupervisedSegmentLogic().process(inputs, self._options())
-        segmentation = output.segmentation_node.GetSegmentation()
-        self.assertEqual(segmentation.GetNumberOfSegments(), 2)
-        self.assertEqual([segmentation.GetNthSegment(i).GetName() for i in range(2)], ["Cluster 1", "Cluster 2"])
-        tissue, lesion = self._expectedVoxels()
-        counts = self._segmentVoxelCounts(output.segmentation_node, inputs[0])
-        self.assertEqual(counts, {"Segment_1": tissue, "Segment_2": lesion})
-        voxelVolume = self.SPACING[0] * self.SPACING[1] * self.SPACING[2]
-        table = output.table_node
-        self.assertEqual(table.GetNumberOfRows(), 2)
-        for row, expected in enumerate((tissue, lesion)):
-            self.assertEqual(int(table.GetCellText(row, 2)), expected)
-            self.assertAlmostEqual(float(table.GetCellText(row, 3)), expected * voxelVolume, places=2)
-            self.assertAlmostEqual(float(table.GetCellText(row, 4)), expected * voxelVolume / 1000.0, places=4)
-        self.assertAlmostEqual(float(table.GetCellText(1, 5)), 80.0, delta=0.5)  # mean t1 in the lesion
-        self.assertTrue(output.segmentation_node.GetSegmentation().ContainsRepresentation("Closed surface"))
-        self.delayDisplay("Test passed")
-
-    def test_RerunReplacesSegments(self):
-        self.delayDisplay("Re-running into the same outputs replaces the segments")
-        inputs = self._inputs()
-        logic = UnsupervisedSegmentLogic()
-        first = logic.process(inputs, self._options())
-        nodeCount = slicer.mrmlScene.GetNumberOfNodes()
-        second = logic.process(inputs, self._options(), first.segmentation_node, first.table_node)
-        self.assertIs(second.segmentation_node, first.segmentation_node)
-        self.assertEqual(second.segmentation_node.GetSegmentation().GetNumberOfSegments(), 2)
-        self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), nodeCount)
-        self.delayDisplay("Test passed")
-
-    def test_InputsNotModified(self):
-        self.delayDisplay("Input volumes are not modified")
-        inputs = self._inputs()
-        before = [slicer.util.arrayFromVolume(volume).copy() for volume in inputs]
-        modified = [volume.GetMTime() for volume in inputs]
-        UnsupervisedSegmentLogic().process(inputs, self._options())
-        for volume, voxels, mtime in zip(inputs, before, modified):
-            self.assertTrue((slicer.util.arrayFromVolume(volume) == voxels).all())
-            self.assertEqual(volume.GetMTime(), mtime)
-        self.delayDisplay("Test passed")
-
-    def test_DifferentGridResampled(self):
-        self.delayDisplay("An input on another grid is resampled onto the first input's grid")
-        t1 = self._phantom("t1", (0.0, 40.0, 80.0))
-        # The same phantom at half the in-plane resolution covers the same space.
-        coarse = self._phantom("flair", (0.0, 60.0, 140.0), spacing=self.SPACING)
-        coarse.SetSpacing(3.0, 3.0, 3.0)
-        coarse.SetOrigin(0.75, 0.75, 0.0)
-        output = UnsupervisedSegmentLogic().process([t1, coarse], self._options())
-        self.assertTrue(any("resampled" in message for message in output.messages))
-        self.assertEqual(output.result.labels.shape, self.SHAPE)
-        self.delayDisplay("Test passed")
-
-    def test_NonOverlappingRefused(self):
-        self.delayDisplay("Non-overlapping inputs are refused with a clear message")
-        from UnsupervisedSegmentLib.core.errors import UserInputError
-
-        t1 = self._phantom("t1", (0.0, 40.0, 80.0))
-        far = self._phantom("flair", (0.0, 60.0, 140.0), origin=(1000.0, 0.0, 0.0))
-        with self.assertRaises(UserInputError) as raised:
-            UnsupervisedSegmentLogic().process([t1, far], self._options())
-        self.assertIn("does not overlap", str(raised.exception))
-        self.delayDisplay("Test passed")
-
-    def test_SegmentStatisticsAgree(self):
-        self.delayDisplay("Volumes agree with the Segment Statistics module")
-        output = UnsupervisedSegmentLogic().process(self._inputs(), self._options())
-        from UnsupervisedSegmentLib.mrml.logic import segment_id
-
-        volumes = UnsupervisedSegmentLogic.segmentStatisticsVolumesCm3(output.segmentation_node)
-        for row in output.result.statistics:
-            self.assertAlmostEqual(volumes[segment_id(row["label"])], row["volume_ml"], places=4)
-        self.delayDisplay("Test passed")
-
-    def test_LesionSegment(self):
-        self.delayDisplay("Automatic lesion finding adds a yellow Lesion segment and its table row")
-        from UnsupervisedSegmentLib.core.palette import LESION_COLOR, LESION_NAME
-        from UnsupervisedSegmentLib.pipeline.segmentation import SegmentationOptions
-
-        flair = self._phantom("flair", (0.0, 60.0, 140.0))
-        t1c = self._phantom("t1c", (0.0, 40.0, 80.0))
-        options = SegmentationOptions(method="gmm", n_clusters=2, mask="nonzero", seed=7, lesion=True)
-        output = UnsupervisedSegmentLogic().process([flair, t1c], options)
-        segmentation = output.segmentation_node.GetSegmentation()
-        self.assertEqual([segmentation.GetNthSegment(i).GetName() for i in range(3)], ["Cluster 1", "Cluster 2", LESION_NAME])
-        for component, expected in zip(segmentation.GetSegment("Segment_3").GetColor(), LESION_COLOR):
-            self.assertAlmostEqual(component, expected, places=5)
-        tissue, lesion = self._expectedVoxels()
-        counts = self._segmentVoxelCounts(output.segmentation_node, flair)
-        self.assertEqual(sum(counts.values()), tissue + lesion)
-        self.assertAlmostEqual(counts["Segment_3"], lesion, delta=0.05 * lesion)  # a few bright noise voxels beside it
-        self.assertEqual(output.table_node.GetCellText(2, 0), LESION_NAME)
-        self.assertEqual(int(output.table_node.GetCellText(2, 2)), counts["Segment_3"])
-        text = UnsupervisedSegmentLogic.resultText(output)
-        self.assertIn("the last one is the lesion found automatically", text)
-        self.assertIn("lesion type", text)
-        self.assertIn("flair as flair", text)
-        self.delayDisplay("Test passed")
+        selfTestModule().UnsupervisedSegmentSelfTest().runTest()

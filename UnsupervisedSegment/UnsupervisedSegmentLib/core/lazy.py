@@ -34,9 +34,9 @@ def lazy_module(name: str) -> Any:
 
     ImportError at once when its top-level package is not installed (looking further, e.g. for
     ``scipy.ndimage``, would import the package)."""
-    if name in sys.modules:
+    if sys.modules.get(name) is not None:
         return sys.modules[name]
     package = name.split(".")[0]
-    if package not in sys.modules and importlib.util.find_spec(package) is None:
+    if sys.modules.get(package) is None and importlib.util.find_spec(package) is None:
         raise ImportError(f"No module named {package!r}")
     return LazyModule(name)

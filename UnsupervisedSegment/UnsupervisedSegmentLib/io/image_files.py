@@ -19,7 +19,6 @@ import numpy as np
 from ..core.errors import UserInputError, first_line
 from ..core.lazy import lazy_module
 from ..core.volume import Channel, Grid, component_names
-from .deflated import COMPRESSION_LEVEL, DeflatedVoxels, gzip_stream, voxel_bytes
 from .dicom import choose_series, read_series, series_name
 from .nifti1 import header_bytes
 from .nifti_gz import read_nifti_gz
@@ -27,6 +26,8 @@ from .nifti_gz import read_nifti_gz
 sitk = lazy_module("SimpleITK")
 nib = lazy_module("nibabel")
 
+#: zlib level of written volumes: label maps compress well already at the fastest level (nibabel's too).
+COMPRESSION_LEVEL = 1
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -151,19 +152,18 @@ def _as_3d(array: np.ndarray, path: Path) -> np.ndarray:
     return array
 
 
-def write_nifti(array: np.ndarray, grid: Grid, path: str | Path, deflated: DeflatedVoxels | None = None) -> None:
-    """Write an (i, j, k[, c]) array on ``grid`` as a NIfTI-1 file (gzip level 1 for ``.gz``, as
-    nibabel): the file ``nib.save`` writes, header byte for byte, without importing nibabel.
+def voxel_bytes(array: np.ndarray) -> memoryview:
+    """The voxels of an (i, j, k[, c]) array as bytes, i fastest (a view when Fortran-ordered)."""
+    return memoryview(np.asfortranarray(array).T.reshape(-1)).cast("B")
 
-    ``deflated``: the array's voxels already compressed (:func:`deflated.deflate_voxels`, for
-    several files of the same voxels), used for a ``.gz`` path."""
+
+def write_nifti(array: np.ndarray, grid: Grid, path: str | Path) -> None:
+    """Write an (i, j, k[, c]) array on ``grid`` as a NIfTI-1 file (gzip level 1 for ``.gz``, as
+    nibabel): the file ``nib.save`` writes, header byte for byte, without importing nibabel."""
     array = np.asarray(array)
     array = array.astype(array.dtype.newbyteorder("<"), copy=False)
     head = header_bytes(array, grid.affine)
     compressed = str(path).lower().endswith(".gz")
-    if compressed and deflated is not None and deflated.dtype == array.dtype:
-        Path(path).write_bytes(gzip_stream(deflated, head))
-        return
     with (gzip.open(path, "wb", compresslevel=COMPRESSION_LEVEL) if compressed else open(path, "wb")) as file:
         file.write(head)
         file.write(voxel_bytes(array))  # i fastest, no copy

@@ -9,6 +9,7 @@ as the pipeline's) a copy of the label map.
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,8 +17,7 @@ import numpy as np
 
 from ..core.palette import Segment, segment_id
 from ..core.volume import Grid, bounding_box
-from .deflated import DeflatedVoxels, deflate_voxels, gzip_stream
-from .image_files import LPS_TO_RAS
+from .image_files import COMPRESSION_LEVEL, LPS_TO_RAS, voxel_bytes
 
 
 def segment_extents(labels: np.ndarray) -> dict[int, str]:
@@ -82,17 +82,11 @@ def nrrd_header(labels: np.ndarray, grid: Grid) -> list[str]:
     return fields + ["encoding: gzip", "space origin: " + vector(lps[:3, 3])]
 
 
-def write_seg_nrrd(labels: np.ndarray, grid: Grid, segments: Sequence[Segment], path: str | Path,
-                   deflated: DeflatedVoxels | None = None) -> None:
-    """Write an (i, j, k) label map with its segments as a compressed ``.seg.nrrd``.
-
-    ``deflated``: the label map's voxels already compressed (:func:`deflated.deflate_voxels`),
-    used when they are of the type written (unsigned 8 bits, or 16 from label 256 on)."""
+def write_seg_nrrd(labels: np.ndarray, grid: Grid, segments: Sequence[Segment], path: str | Path) -> None:
+    """Write an (i, j, k) label map with its segments as a compressed ``.seg.nrrd``."""
     labels = labels.astype("<u1" if labels.max() < 256 else "<u2", copy=False)
     header = nrrd_header(labels, grid)
     header += [f"{key}:={value}" for key, value in sorted(segmentation_header(labels, segments).items())]
-    if deflated is None or deflated.dtype != labels.dtype:
-        deflated = deflate_voxels(labels)
     with open(path, "wb") as stream:
         stream.write(("\n".join(header) + "\n\n").encode("utf-8"))
-        stream.write(gzip_stream(deflated))
+        stream.write(gzip.compress(voxel_bytes(labels), compresslevel=COMPRESSION_LEVEL))

@@ -23,7 +23,7 @@ from ..core.palette import segment_id
 from ..core.volume import Channel, Grid, component_names
 from ..engine.statistics import statistics_columns
 
-if TYPE_CHECKING:  # the pipeline imports scikit-learn, which Slicer installs on first use
+if TYPE_CHECKING:  # the pipeline (the whole engine) is imported when a segmentation runs
     from ..core.options import SegmentationOptions
     from ..core.palette import Segment
     from ..pipeline.segmentation import SegmentationResult

@@ -29,7 +29,6 @@ from ..core.output_files import (
     STATISTICS_FILE,
 )
 from ..engine.statistics import statistics_columns
-from ..io.deflated import deflate_voxels
 from ..io.image_files import write_nifti
 from ..io.segfile import write_seg_nrrd
 from ..pipeline.segmentation import SegmentationResult
@@ -115,10 +114,9 @@ def write_outputs(
 
 
 def write_label_files(result: SegmentationResult, directory: Path) -> None:
-    """labels.nii.gz and segmentation.seg.nrrd, from one compression of the label map."""
-    deflated = deflate_voxels(result.labels)
-    write_nifti(result.labels, result.grid, directory / LABELS_FILE, deflated)
-    write_seg_nrrd(result.labels, result.grid, result.segments, directory / SEGMENTATION_FILE, deflated)
+    """labels.nii.gz and segmentation.seg.nrrd."""
+    write_nifti(result.labels, result.grid, directory / LABELS_FILE)
+    write_seg_nrrd(result.labels, result.grid, result.segments, directory / SEGMENTATION_FILE)
 
 
 def _squeeze_channels(volume: np.ndarray) -> np.ndarray:
