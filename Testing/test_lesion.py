@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from lesion_phantoms import SPACING, head_images, head_phantom, skull_stripped
 from scipy import ndimage
-from UnsupervisedSegmentLib.lesion.roles import channel_role, check_lesion_inputs
+from UnsupervisedSegmentLib.core.roles import channel_role, check_lesion_inputs
 from UnsupervisedSegmentLib.lesion.rule import fill_enclosed_holes, find_lesion
 from UnsupervisedSegmentLib.report.metrics import dice
 

@@ -376,6 +376,7 @@ FRESH_SLICER_RUNS = {
     "lesion, automatic type": {"findLesion": True},
     "lesion, MS": {"findLesion": True, "lesionType": "MS"},
     "mask by segment": {"maskSource": "Segment"},
+    "brain tissue classes with the lesion": {"tissueClasses": True, "findLesion": True},
 }
 
 
@@ -404,6 +405,8 @@ def test_every_option_applies_in_a_fresh_slicer(release, run):
     assert voxels == int(np.count_nonzero(slicer.util.arrayFromVolume(flair) > 30))  # the brain, every voxel once
     if parameters.findLesion:
         assert table.GetCellText(segments - 1, 0) == "Lesion"
+    if parameters.tissueClasses:
+        assert [table.GetCellText(row, 0) for row in range(3)] == ["CSF", "Grey matter", "White matter"]
     assert not release.installer.commands and not loaded_lacking_packages()
 
 

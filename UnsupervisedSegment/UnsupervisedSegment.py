@@ -164,13 +164,15 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui.maskSegmentSelector.setCurrentSegmentID(parameters.maskSegmentID)
         self.ui.maskSegmentSelector.blockSignals(wasBlocked)
         self.ui.maskSegmentSelector.enabled = parameters.maskSource == MaskSource.Segment
-        self.ui.covarianceTypeComboBox.enabled = parameters.method == Method.GMM
-        self.ui.automaticClustersCheckBox.enabled = parameters.method == Method.GMM
-        automatic = self.logic.usesAutomaticClusters(parameters)
-        self.ui.numberOfClustersSpinBox.enabled = not automatic
+        clustering = not parameters.tissueClasses  # the tissue model has its own three classes
+        self.ui.methodComboBox.enabled = clustering
+        self.ui.covarianceTypeComboBox.enabled = clustering and parameters.method == Method.GMM
+        self.ui.automaticClustersCheckBox.enabled = clustering and parameters.method == Method.GMM
+        automatic = clustering and self.logic.usesAutomaticClusters(parameters)
+        self.ui.numberOfClustersSpinBox.enabled = clustering and not automatic
         self.ui.minimumClustersSpinBox.enabled = automatic
         self.ui.maximumClustersSpinBox.enabled = automatic
-        self.ui.mrfNeighbourhoodComboBox.enabled = parameters.mrfBeta > 0
+        self.ui.mrfNeighbourhoodComboBox.enabled = parameters.mrfBeta > 0 or parameters.tissueClasses
         self.ui.lesionTypeComboBox.enabled = parameters.findLesion
 
         problem, notes = self.logic.checkInputs(parameters)

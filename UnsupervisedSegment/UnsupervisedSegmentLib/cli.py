@@ -113,6 +113,9 @@ def add_segmentation_options(parser: argparse.ArgumentParser) -> None:
                              f"(default: {defaults.mrf_beta:g}; {LESION_PRESET['mrf_beta']:g} with --lesion)")
     parser.add_argument("--mrf-neighbourhood", type=int, choices=NEIGHBOURHOODS, default=defaults.mrf_neighbourhood,
                         help="MRF neighbours per voxel (default: %(default)s)")
+    parser.add_argument("--tissue", action="store_true",
+                        help="brain tissue classes instead of clusters: CSF, Grey matter, White matter (partial volume, bias field, "
+                             "MRF), from an input named t1 (or t1c, t2, flair); the mask must be the brain; --posteriors: the tissue fractions")
     parser.add_argument("--lesion", action="store_true",
                         help="find the lesion automatically (needs --names such as flair, t2, t1, dwi, adc): lesion.nii.gz and a 'Lesion' segment")
     parser.add_argument("--lesion-type", choices=LESION_TYPES, metavar="{" + ",".join(LESION_TYPES) + "}",
@@ -151,7 +154,7 @@ def options_from_arguments(arguments: argparse.Namespace) -> SegmentationOptions
     """SegmentationOptions from parsed command-line arguments (with --lesion or --lesion-type, the lesion
     preset fills what is not given)."""
     lesion = arguments.lesion or arguments.lesion_type is not None
-    preset = LESION_PRESET if lesion else {}
+    preset = LESION_PRESET if lesion and not arguments.tissue else {}
     clusters = arguments.clusters if arguments.clusters is not None else preset.get("clusters", SegmentationOptions.n_clusters)
     return SegmentationOptions(
         method=arguments.method,
@@ -169,6 +172,7 @@ def options_from_arguments(arguments: argparse.Namespace) -> SegmentationOptions
         mrf_neighbourhood=arguments.mrf_neighbourhood,
         lesion=lesion,
         lesion_type=arguments.lesion_type or SegmentationOptions.lesion_type,
+        tissue=arguments.tissue,
     )
 
 

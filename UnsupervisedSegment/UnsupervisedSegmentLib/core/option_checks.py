@@ -42,6 +42,8 @@ def check_options(options: SegmentationOptions) -> None:
     _check_choice("denoising", options.denoise, ("none", *DENOISE_METHODS))
     _check_choice("MRF neighbourhood", options.mrf_neighbourhood, NEIGHBOURHOODS)
     _check_choice("lesion type", options.lesion_type, LESION_TYPES)
+    if options.tissue and options.auto_clusters is not None:
+        raise UserInputError("--tissue gives three tissue classes: leave out -k auto")
     if options.auto_clusters is None:
         _check_cluster_count(options.n_clusters, "the number of clusters")
     else:

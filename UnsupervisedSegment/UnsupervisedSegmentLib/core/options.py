@@ -20,6 +20,8 @@ DENOISE_METHODS = ("curvature", "median", "gaussian")
 #: clusters and the MRF prior with the textbook Potts weight 1 (the lesion rule itself works on the
 #: images voxel by voxel, see :mod:`lesion`).
 LESION_PRESET: dict[str, object] = {"clusters": 6, "mrf_beta": 1.0}
+#: The MRF weight of the brain tissue model when none is asked for (bench/quality/tissue_results.md).
+TISSUE_MRF_BETA = 0.3
 #: The lesion types; ``auto`` decides among the others from the evidence.
 LESION_TYPES = ("auto", "tumour", "ms", "stroke")
 
@@ -32,7 +34,9 @@ class SegmentationOptions:
     ``mrf_beta`` > 0 adds the Potts prior (0 = the lesson's voxel-wise result); ``lesion``
     turns on automatic lesion finding (see :mod:`lesion`) of ``lesion_type`` (auto, tumour, ms,
     stroke), which needs named inputs: its voxels become the segment "Lesion", label k + 1, and
-    leave their clusters; no lesion found gives an empty Lesion segment and a note.
+    leave their clusters; no lesion found gives an empty Lesion segment and a note. ``tissue``
+    replaces the clustering by the brain tissue model (segments CSF, Grey matter, White matter;
+    see :mod:`tissue.model`), whose MRF weight is ``mrf_beta``, or ``TISSUE_MRF_BETA`` when 0.
     """
 
     method: str = "gmm"
@@ -50,3 +54,4 @@ class SegmentationOptions:
     mrf_neighbourhood: int = 6
     lesion: bool = False
     lesion_type: str = "auto"
+    tissue: bool = False

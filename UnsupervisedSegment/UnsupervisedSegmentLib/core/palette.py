@@ -35,6 +35,9 @@ def segment_color(label: int) -> tuple[float, float, float]:
 
 
 #: The automatic lesion segment (label k + 1, after the clusters): its name and colour.
+#: Brain tissue classes (labels 1, 2, 3 of the tissue model) and their colours (Slicer's GenericAnatomyColors).
+TISSUE_NAMES = ("CSF", "Grey matter", "White matter")
+TISSUE_COLORS: tuple[tuple[float, float, float], ...] = ((0.345, 0.416, 0.843), (0.690, 0.478, 0.396), (0.961, 0.961, 0.961))
 LESION_NAME = "Lesion"
 LESION_COLOR: tuple[float, float, float] = (1.0, 0.85, 0.0)  # yellow, apart from the cluster colours
 

@@ -74,10 +74,10 @@ import numpy as np
 
 from ..core.lazy import lazy_module
 from ..core.parallel import parallel
+from ..core.roles import channel_role, check_lesion_inputs
 from ..core.volume import bounding_box, new_volume
 from ..engine.masking import otsu_threshold
 from ..engine.morphology import ball, deeper_than, dilate, fill_holes, opening
-from .roles import channel_role, check_lesion_inputs
 
 ndimage = lazy_module("scipy.ndimage")  # used only when a lesion is looked for
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from slicer.i18n import tr as _
 
 from ..core.grid import overlaps
-from ..lesion.roles import EVIDENCE_ROLES, channel_role, check_lesion_inputs
+from ..core.roles import EVIDENCE_ROLES, channel_role, check_lesion_inputs
+from ..tissue.model import REFERENCE_ROLES
 from .logic import volume_grid
 from .parameters import MaskSource, UnsupervisedSegmentParameterNode, uses_automatic_clusters
 
@@ -33,6 +34,9 @@ def check_inputs(parameters: UnsupervisedSegmentParameterNode, volumes: list) ->
         return _("Select the segment to use as mask."), []
     if uses_automatic_clusters(parameters) and parameters.minimumClusters > parameters.maximumClusters:
         return _("The minimum number of clusters to try is larger than the maximum."), []
+    if parameters.tissueClasses and not any(channel_role(volume.GetName()) in REFERENCE_ROLES for volume in volumes):
+        return _("Brain tissue classes need an input volume named like T1 (or T1c, T2, FLAIR): rename it in the Data "
+                 "module."), []
     if parameters.findLesion:
         try:
             check_lesion_inputs([volume.GetName() for volume in volumes], parameters.lesionType.value)

@@ -142,6 +142,7 @@ class UnsupervisedSegmentParameterNode:
     denoise: Denoise = Denoise.NoDenoising
     mrfBeta: Annotated[float, WithinRange(0.0, 5.0)] = 0.0
     mrfNeighbourhood: Neighbourhood = Neighbourhood.Faces
+    tissueClasses: bool = False
     findLesion: bool = False
     lesionType: LesionType = LesionType.Auto
     outputSegmentation: vtkMRMLSegmentationNode
@@ -164,7 +165,7 @@ def apply_lesion_preset(parameters: UnsupervisedSegmentParameterNode) -> None:
 
 def segmentation_options(parameters: UnsupervisedSegmentParameterNode) -> SegmentationOptions:
     """The engine's options for the parameter node's choices (a segment mask is passed apart)."""
-    automatic = uses_automatic_clusters(parameters)
+    automatic = uses_automatic_clusters(parameters) and not parameters.tissueClasses
     return SegmentationOptions(
         method=parameters.method.value,
         n_clusters=parameters.numberOfClusters,
@@ -179,4 +180,5 @@ def segmentation_options(parameters: UnsupervisedSegmentParameterNode) -> Segmen
         mrf_neighbourhood=parameters.mrfNeighbourhood.value,
         lesion=parameters.findLesion,
         lesion_type=parameters.lesionType.value,
+        tissue=parameters.tissueClasses,
     )

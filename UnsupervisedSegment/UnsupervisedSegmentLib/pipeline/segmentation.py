@@ -13,8 +13,9 @@ import numpy as np
 
 from ..core.errors import UserInputError
 from ..core.option_checks import check_options, check_workload
-from ..core.options import SegmentationOptions
-from ..core.palette import LESION_COLOR, LESION_NAME, Segment, segment_color, segment_name
+from ..core.options import TISSUE_MRF_BETA, SegmentationOptions
+from ..core.palette import LESION_COLOR, LESION_NAME, TISSUE_COLORS, TISSUE_NAMES, Segment, segment_color, segment_name
+from ..core.roles import check_lesion_inputs
 from ..core.volume import Channel, Grid, masked_rows, new_volume, set_masked_rows
 from ..engine.clustering import ClusterModel, make_backend
 from ..engine.features import feature_matrix, scale_features
@@ -23,8 +24,8 @@ from ..engine.model_selection import select_n_clusters_bic
 from ..engine.mrf import regularise_masked
 from ..engine.preprocessing import correct_bias_field, denoise
 from ..engine.statistics import segment_statistics
-from ..lesion.roles import check_lesion_inputs
 from ..lesion.rule import LesionResult, find_lesion
+from ..tissue.model import TissueModel, segment_tissue
 
 Progress = Callable[[str], None]
 
@@ -41,7 +42,7 @@ class SegmentationResult:
     channels: list[Channel]
     feature_names: list[str]
     features: np.ndarray
-    model: ClusterModel
+    model: ClusterModel | TissueModel
     posteriors: np.ndarray | None = None
     lesion: np.ndarray | None = None
     lesion_type: str | None = None
@@ -100,17 +101,22 @@ def segment_channels(
     features, feature_names, feature_warnings = feature_matrix(clustered, voxel_mask)
     warnings += feature_warnings
     scaled = scale_features(features, options.scaling, feature_names)
-    n_clusters, bic = choose_n_clusters(scaled, options, report)
-    model = ClusterModel(options.method, n_clusters, covariance_type=options.covariance_type,
-                         random_state=options.seed, engine=options.engine)
-    report(f"clustering {scaled.shape[0]} voxels x {scaled.shape[1]} features ({options.method}, k={n_clusters})")
-    cluster_index = model.fit_predict(scaled)
-    if not model.converged_:
-        warnings.append(f"the {options.method} fit did not converge in {model.n_iter_} iterations")
-    cluster_index, posteriors = spatial_posteriors(model, scaled, voxel_mask, grid, options, report, cluster_index)
-    masked_labels = (cluster_index + 1).astype(np.uint8 if n_clusters < 254 else np.uint16)
-    segments = [Segment(label, segment_name(label), segment_color(label)) for label in range(1, n_clusters + 1)]
-    notes = [f"k = {n_clusters} chosen by BIC among {sorted(bic)}"] if bic else []
+    if options.tissue:
+        model, masked_labels, posteriors, notes = tissue_classes(clustered, voxel_mask, options, report)
+        n_clusters, bic = model.n_clusters, None
+        segments = [Segment(label, name, color) for label, (name, color) in enumerate(zip(TISSUE_NAMES, TISSUE_COLORS), 1)]
+    else:
+        n_clusters, bic = choose_n_clusters(scaled, options, report)
+        model = ClusterModel(options.method, n_clusters, covariance_type=options.covariance_type,
+                             random_state=options.seed, engine=options.engine)
+        report(f"clustering {scaled.shape[0]} voxels x {scaled.shape[1]} features ({options.method}, k={n_clusters})")
+        cluster_index = model.fit_predict(scaled)
+        if not model.converged_:
+            warnings.append(f"the {options.method} fit did not converge in {model.n_iter_} iterations")
+        cluster_index, posteriors = spatial_posteriors(model, scaled, voxel_mask, grid, options, report, cluster_index)
+        masked_labels = (cluster_index + 1).astype(np.uint8 if n_clusters < 254 else np.uint16)
+        segments = [Segment(label, segment_name(label), segment_color(label)) for label in range(1, n_clusters + 1)]
+        notes = [f"k = {n_clusters} chosen by BIC among {sorted(bic)}"] if bic else []
     lesion = lesion_type = None
     if options.lesion:
         report("finding the lesion")
@@ -141,6 +147,17 @@ def segment_channels(
         warnings=warnings,
         notes=notes,
     )
+
+
+def tissue_classes(channels: Sequence[Channel], mask: np.ndarray, options: SegmentationOptions, report: Progress,
+                   ) -> tuple[TissueModel, np.ndarray, np.ndarray | None, list[str]]:
+    """The brain tissue model's labels (1 CSF, 2 GM, 3 WM) of the masked voxels, its fractions as
+    (I, J, K, 3) posteriors when asked for, and its notes."""
+    beta = options.mrf_beta or TISSUE_MRF_BETA
+    report(f"brain tissue classes (partial volume, bias field, MRF beta={beta:g})")
+    found = segment_tissue(channels, mask, beta=beta, neighbourhood=options.mrf_neighbourhood)
+    posteriors = _volume(found.fractions, mask, mask.shape + (3,)) if options.posteriors else None
+    return TissueModel(found.fit), found.labels, posteriors, found.notes
 
 
 def spatial_posteriors(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..core.options import LESION_TYPES
+from .options import LESION_TYPES
 
 #: Channel roles and the name fragments that give them, in matching order.
 ROLE_ALIASES: dict[str, tuple[str, ...]] = {

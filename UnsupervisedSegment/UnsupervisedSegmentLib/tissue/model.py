@@ -1,0 +1,328 @@
+"""Brain tissue classes (CSF, grey matter, white matter) with partial volume, bias field and MRF prior.
+
+A 3-class intensity mixture is not a tissue model: at 1 mm a large share of the brain's voxels
+mix CSF with grey matter or grey with white matter; their intensities lie between the pure
+classes' and pull a plain mixture's classes apart. This model does what FSL FAST (Zhang, Brady
+& Smith 2001) and ANTs Atropos do, in the same spirit, on one reference channel:
+
+1. **Reference channel.** T1 (CSF < GM < WM), else T1 with contrast, T2 (WM < GM < CSF) or FLAIR
+   (CSF < WM < GM), chosen by the channel's name (:mod:`core.roles`).
+2. **Robust initialisation.** A 3-class k-means on the intensity histogram of the masked voxels
+   (the 0.5-99.5 % range), started at the 15th, 50th and 85th percentiles; the three centres,
+   sorted, are named by the channel's tissue order.
+3. **Partial-volume mixture** (Santago & Gage 1993; Shattuck et al. 2001): five classes, CSF,
+   CSF/GM, GM, GM/WM, WM. A pure class is Gaussian; a mixed class of tissues a and b has the
+   density of ``α·a + (1-α)·b`` with α uniform in [0, 1] (``PV_STEPS`` values of α). Each pure
+   class's intensity is the histogram's peak inside its k-means range (mixed voxels pile up beside
+   a peak, not on it; the k-means centre where there is no inner peak), and all classes share one
+   noise SD, measured as the half width of the outermost pure peak. Only the five class weights are
+   then fitted (EM on the histogram, ``HISTOGRAM_BINS`` bins or one per value): a class can neither
+   widen to swallow the mixed voxels beside it nor collapse onto a spike, which freely fitted
+   means and variances did on the development images.
+4. **Tissue fractions.** Each voxel's CSF, GM and WM fraction: a pure class's posterior goes to
+   its tissue; a mixed class's posterior is split by the expected α given the intensity.
+5. **Bias field** (``bias=True``, inside the loop, ``BIAS_ITERATIONS`` times): the log ratio of each
+   grey- or white-matter voxel's intensity to what its fractions predict (CSF, often mixed or
+   flowing, is left out) is fitted by a polynomial of degree ``BIAS_DEGREE`` (2: a tilt and a bowl)
+   in the voxel's position; the reference channel is divided by that smooth field and the mixture
+   refitted. Degree 3 followed the anatomy and noise (bench/quality/tissue_results.md).
+6. **MRF prior.** Mean-field Potts (:mod:`engine.mrf`) on the log tissue fractions with weight
+   ``beta``: a voxel whose fractions are nearly tied takes its neighbours' tissue; confident voxels
+   keep theirs. The label is the tissue with the largest regularised fraction.
+
+Labels: 1 CSF, 2 grey matter, 3 white matter. The fractions (``fractions``, n × 3, summing to 1)
+are the partial-volume estimates written by ``--posteriors``.
+
+Limits: one channel drives the model (others are measured, not modelled); lesions take the tissue
+they resemble on that channel (MS lesions look like grey matter on T1); the mask must be the brain
+(skull-stripped images, or a brain mask): scalp and skull are not tissue classes here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.errors import UserInputError
+from ..core.options import TISSUE_MRF_BETA
+from ..core.palette import TISSUE_NAMES
+from ..core.roles import channel_role
+from ..core.volume import Channel, masked_rows
+from ..engine.mrf import regularise_masked
+
+TISSUES = TISSUE_NAMES
+#: Tissue order by intensity (darkest first) on each reference role; index into TISSUES.
+INTENSITY_ORDER = {"t1": (0, 1, 2), "t1c": (0, 1, 2), "t2": (2, 1, 0), "flair": (0, 2, 1)}
+#: Reference roles in order of preference.
+REFERENCE_ROLES = ("t1", "t1c", "t2", "flair")
+#: Mixed classes: pairs of tissues that touch in the brain.
+MIXED = ((0, 1), (1, 2))
+PV_STEPS = 9
+HISTOGRAM_BINS = 1024
+EM_ITERATIONS = 60
+BIAS_ITERATIONS = 3
+BIAS_DEGREE = 2
+BIAS_SAMPLE = 200_000
+DEFAULT_BETA = TISSUE_MRF_BETA
+#: Half width at half maximum of a Gaussian, in SDs.
+HWHM_PER_SD = 1.1774
+
+
+@dataclass
+class TissueModelFit:
+    """The fitted mixture: pure classes' means and SDs (tissue order), the five class weights."""
+
+    means: np.ndarray
+    sds: np.ndarray
+    weights: np.ndarray
+    reference: str
+    n_iter: int
+
+
+@dataclass
+class TissueResult:
+    """Labels (1 CSF, 2 GM, 3 WM) and fractions (n, 3) of the masked voxels, and the fit."""
+
+    labels: np.ndarray
+    fractions: np.ndarray
+    fit: TissueModelFit
+    bias_field: np.ndarray | None
+    notes: list[str]
+
+
+class TissueModel:
+    """What the rest of the pipeline reads of a model: its name and number of classes."""
+
+    method = "tissue"
+    n_clusters = len(TISSUES)
+
+    def __init__(self, fit: TissueModelFit) -> None:
+        self.fit = fit
+        self.converged_ = True
+        self.n_iter_ = fit.n_iter
+
+
+def reference_channel(channels: Sequence[Channel]) -> Channel:
+    """The channel the tissue model is fitted on (T1, else T1c, T2, FLAIR), or a one-line error."""
+    by_role = {channel_role(channel.name): channel for channel in reversed(channels)}
+    for role in REFERENCE_ROLES:
+        if role in by_role:
+            return by_role[role]
+    raise UserInputError("--tissue needs a T1, T2 or FLAIR input named so (e.g. 't1', 't2', 'flair'; use --names); "
+                         f"got {', '.join(channel.name for channel in channels)}")
+
+
+def segment_tissue(channels: Sequence[Channel], mask: np.ndarray, beta: float = DEFAULT_BETA,
+                   bias: bool = True, neighbourhood: int = 6, bias_degree: int = BIAS_DEGREE) -> TissueResult:
+    """CSF, grey and white matter of the masked voxels (see the module docstring)."""
+    reference = reference_channel(channels)
+    role = channel_role(reference.name)
+    order = INTENSITY_ORDER[role]
+    values = masked_rows(reference.data, mask).astype(np.float64)
+    if values.size < 100:
+        raise UserInputError(f"the mask holds {values.size} voxels: too few for brain tissue classes")
+    finite = np.isfinite(values)
+    values = np.where(finite, values, np.median(values[finite]) if finite.any() else 0.0)
+    low, high = np.percentile(values, [0.5, 99.5])
+    if not high > low:
+        raise UserInputError(f"input {reference.name!r} is constant inside the mask: no tissue contrast")
+    positive = low > 0
+    field = np.ones_like(values)
+    coordinates = _normalised_coordinates(mask, reference.grid.spacing) if bias and positive else None
+    fit = None
+    for iteration in range(1 + (BIAS_ITERATIONS if coordinates is not None else 0)):
+        corrected = values / field
+        fit = _fit_mixture(corrected, order, fit, role)
+        fractions = _fractions(corrected, fit)
+        if coordinates is None or iteration == BIAS_ITERATIONS:
+            break
+        field = _bias_field(corrected, fractions, fit, coordinates, bias_degree) * field
+    log_fractions = np.log(fractions + 1e-4).astype(np.float32)
+    if beta > 0:
+        regularised = regularise_masked(log_fractions, mask, beta, neighbourhood, spacing=reference.grid.spacing)
+    else:
+        regularised = log_fractions
+    labels = (regularised.argmax(axis=1) + 1).astype(np.uint8)
+    notes = [f"tissue model on {reference.name} ({role}): means " + ", ".join(
+        f"{name} {mean:.4g}" for name, mean in zip(TISSUES, fit.means))
+        + (f"; bias field {field.min():.2f}..{field.max():.2f}" if coordinates is not None else "; no bias field")]
+    return TissueResult(labels, fractions.astype(np.float32), fit,
+                        field if coordinates is not None else None, notes)
+
+
+def _fit_mixture(values: np.ndarray, order: tuple[int, int, int], previous: TissueModelFit | None,
+                 role: str) -> TissueModelFit:
+    """The PV mixture of ``values``: pure means at the histogram's peaks, one noise SD, class weights by EM."""
+    centres, counts, low, high = _histogram(values)
+    start = previous.means[list(order)] if previous is not None else np.percentile(values, [15, 50, 85])
+    sorted_means = _histogram_kmeans(centres, counts, start)
+    smooth = np.convolve(counts, np.ones(5) / 5, mode="same")
+    sorted_means = _class_peaks(centres, smooth, sorted_means)
+    sd = max(_noise_sd(centres, smooth, sorted_means), (high - low) / 500)
+    means = np.empty(3)
+    means[list(order)] = sorted_means
+    sds = np.full(3, sd)
+    densities = _class_densities(centres, means, sds)
+    weights = np.full(5, 0.2)
+    iteration = 0
+    for iteration in range(1, EM_ITERATIONS + 1):  # only the weights move: the classes cannot collapse
+        joint = densities * weights
+        responsibility = joint / (joint.sum(axis=1, keepdims=True) + 1e-300) * counts[:, None]
+        new_weights = responsibility.sum(axis=0) / counts.sum()
+        if np.abs(new_weights - weights).max() < 1e-6:
+            weights = new_weights
+            break
+        weights = new_weights
+    return TissueModelFit(means, sds, np.maximum(weights, 1e-6), role, iteration)
+
+
+def _histogram(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Bin centres and counts of the 0.5-99.5 % range of ``values`` (one bin per value for integer data)."""
+    low, high = (float(v) for v in np.percentile(values, [0.5, 99.5]))
+    bins = HISTOGRAM_BINS
+    probe = values[:: max(1, values.size // 10_000)]
+    if np.all(probe == np.round(probe)) and high - low < 4 * HISTOGRAM_BINS:
+        low, high, bins = low - 0.5, high + 0.5, int(round(high - low))  # integer intensities: one bin per value
+    counts, edges = np.histogram(np.clip(values, low, high), bins=bins, range=(low, high))
+    return 0.5 * (edges[:-1] + edges[1:]), counts.astype(np.float64), low, high
+
+
+def _class_peaks(centres: np.ndarray, smooth: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """Each class's pure intensity: the histogram's peak between the midpoints to its neighbours when
+    there is one inside (mixed voxels pile up beside a peak, not on it), else the k-means centre."""
+    bounds = np.concatenate([[-np.inf], 0.5 * (means[1:] + means[:-1]), [np.inf]])
+    peaks = means.copy()
+    for c in range(len(means)):
+        inside = np.flatnonzero((centres > bounds[c]) & (centres <= bounds[c + 1]))
+        if inside.size < 3:
+            continue
+        top = inside[np.argmax(smooth[inside])]
+        if inside[0] < top < inside[-1]:
+            peaks[c] = centres[top]
+    return np.sort(peaks)
+
+
+def _noise_sd(centres: np.ndarray, smooth: np.ndarray, means: np.ndarray) -> float:
+    """The noise SD, from the half width at half maximum of the highest pure peak on its side away
+    from the other classes (the brightest class's bright side, or the darkest's dark side)."""
+    candidates = []
+    for c, direction in ((0, -1), (len(means) - 1, 1)):
+        top = int(np.abs(centres - means[c]).argmin())
+        half = smooth[top] / 2
+        index = top
+        while 0 < index < len(centres) - 1 and smooth[index] > half:
+            index += direction
+        if smooth[index] <= half and index != top:
+            candidates.append((smooth[top], abs(centres[index] - centres[top]) / HWHM_PER_SD))
+    if not candidates:
+        return float(np.diff(means).min() / 4)
+    return float(max(candidates)[1])
+
+
+def _histogram_kmeans(centres: np.ndarray, counts: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Sorted 1-D k-means centres of a weighted histogram (Lloyd, from ``start``)."""
+    means = np.sort(np.asarray(start, dtype=np.float64))
+    for _ in range(100):
+        nearest = np.abs(centres[:, None] - means[None, :]).argmin(axis=1)
+        new = np.array([np.average(centres[nearest == c], weights=counts[nearest == c])
+                        if counts[nearest == c].sum() > 0 else means[c] for c in range(len(means))])
+        if np.allclose(new, means):
+            break
+        means = np.sort(new)
+    return means
+
+
+def _alphas() -> np.ndarray:
+    return (np.arange(PV_STEPS) + 0.5) / PV_STEPS
+
+
+def _class_densities(x: np.ndarray, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
+    """(len(x), 5) densities of CSF, CSF/GM, GM, GM/WM, WM at ``x``."""
+    out = np.empty((x.size, 5))
+    for tissue, column in zip(range(3), (0, 2, 4)):
+        out[:, column] = _gauss(x, means[tissue], sds[tissue])
+    for (a, b), column in zip(MIXED, (1, 3)):
+        out[:, column] = _mixed_density(x, a, b, means, sds).mean(axis=1)
+    return out
+
+
+def _mixed_density(x: np.ndarray, a: int, b: int, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
+    """(len(x), PV_STEPS) densities of the mixed class a/b at each α (α = fraction of a)."""
+    alpha = _alphas()
+    mean = alpha * means[a] + (1 - alpha) * means[b]
+    sd = np.sqrt(alpha * sds[a] ** 2 + (1 - alpha) * sds[b] ** 2)
+    return _gauss(x[:, None], mean[None, :], sd[None, :])
+
+
+def _gauss(x, mean, sd):
+    return np.exp(-0.5 * ((x - mean) / sd) ** 2) / (np.sqrt(2 * np.pi) * sd)
+
+
+def _fractions(values: np.ndarray, fit: TissueModelFit) -> np.ndarray:
+    """(n, 3) tissue fractions of each value, by a lookup table on a fine grid of intensities."""
+    low, high = float(values.min()), float(values.max())
+    grid = np.linspace(low, high, 4096) if high > low else np.array([low])
+    densities = _class_densities(grid, fit.means, fit.sds) * fit.weights
+    posterior = densities / (densities.sum(axis=1, keepdims=True) + 1e-300)
+    table = np.zeros((grid.size, 3))
+    for tissue, column in zip(range(3), (0, 2, 4)):
+        table[:, tissue] += posterior[:, column]
+    alpha = _alphas()
+    for (a, b), column in zip(MIXED, (1, 3)):
+        per_alpha = _mixed_density(grid, a, b, fit.means, fit.sds)
+        expected = (per_alpha @ alpha) / (per_alpha.sum(axis=1) + 1e-300)
+        table[:, a] += posterior[:, column] * expected
+        table[:, b] += posterior[:, column] * (1 - expected)
+    outside = posterior.sum(axis=1) < 0.5  # far outside every class: the nearest pure class
+    if outside.any():
+        nearest = np.abs(grid[outside, None] - fit.means[None, :]).argmin(axis=1)
+        table[outside] = np.eye(3)[nearest]
+    if grid.size == 1:
+        return np.repeat(table, values.size, axis=0)
+    index = np.clip(np.rint((values - low) / (high - low) * (grid.size - 1)).astype(np.int64), 0, grid.size - 1)
+    return table[index]
+
+
+def _normalised_coordinates(mask: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """(n, 3) positions of the masked voxels in mm, centred and scaled to about [-1, 1]."""
+    axes = np.nonzero(mask)
+    order = np.lexsort(axes)  # masked_rows order: i fastest
+    points = np.stack([axis[order] * s for axis, s in zip(axes, spacing)], axis=1).astype(np.float64)
+    points -= points.mean(axis=0)
+    scale = np.abs(points).max(axis=0)
+    return points / np.where(scale > 0, scale, 1.0)
+
+
+def _powers(degree: int) -> list[tuple[int, int, int]]:
+    """Exponents (i, j, k) of the monomials x^i y^j z^k with 0 < i + j + k <= ``degree``."""
+    return [(i, j, k) for i in range(degree + 1) for j in range(degree + 1 - i)
+            for k in range(degree + 1 - i - j) if 0 < i + j + k]
+
+
+def _polynomial_terms(points: np.ndarray, powers: list[tuple[int, int, int]]) -> np.ndarray:
+    """(n, terms) monomials of ``powers`` at ``points``."""
+    return np.stack([points[:, 0] ** i * points[:, 1] ** j * points[:, 2] ** k for i, j, k in powers], axis=1)
+
+
+def _bias_field(values: np.ndarray, fractions: np.ndarray, fit: TissueModelFit, points: np.ndarray,
+                degree: int) -> np.ndarray:
+    """A smooth multiplicative field (mean log 0): a polynomial of ``degree`` in the position fitted to
+    log(value / the value the voxel's fractions predict) over the grey- and white-matter voxels."""
+    predicted = fractions @ fit.means
+    usable = (values > 0) & (predicted > 0)
+    step = max(1, int(np.count_nonzero(usable) // BIAS_SAMPLE))
+    sample = np.flatnonzero(usable)[::step]
+    residual = np.log(values[sample] / predicted[sample])
+    weight = 1.0 - fractions[sample, 0]  # grey and white matter alike; CSF (mixed, flowing) left out
+    powers = _powers(degree)
+    terms = _polynomial_terms(points[sample], powers)
+    terms_mean = np.average(terms, axis=0, weights=weight)
+    centred = terms - terms_mean
+    lhs = centred.T @ (centred * weight[:, None]) + 1e-3 * np.eye(terms.shape[1]) * weight.sum()
+    coefficients = np.linalg.solve(lhs, centred.T @ (weight * (residual - np.average(residual, weights=weight))))
+    log_field = np.zeros(len(points))
+    for column, (i, j, k) in enumerate(powers):  # term by term: no (n, terms) matrix for every voxel
+        log_field += coefficients[column] * (points[:, 0] ** i * points[:, 1] ** j * points[:, 2] ** k - terms_mean[column])
+    return np.exp(log_field - log_field.mean())
