@@ -93,7 +93,7 @@ def gmm_labels(t1: np.ndarray, spacing: tuple) -> np.ndarray:
 METHODS: dict[str, Callable[[np.ndarray, tuple], np.ndarray]] = {
     f"tissue model (default: beta {model.DEFAULT_BETA}, bias field)": lambda t1, s: tissue_labels(t1, s),
     "tissue model, no bias field": lambda t1, s: tissue_labels(t1, s, bias=False),
-    "tissue model, bias degree 1": lambda t1, s: tissue_labels(t1, s, bias_degree=1),
+    "tissue model, bias degree 2": lambda t1, s: tissue_labels(t1, s, bias_degree=2),
     "tissue model, bias degree 3": lambda t1, s: tissue_labels(t1, s, bias_degree=3),
     "tissue model, no MRF (beta 0)": lambda t1, s: tissue_labels(t1, s, beta=0.0),
     "tissue model, beta 1": lambda t1, s: tissue_labels(t1, s, beta=1.0),

@@ -23,9 +23,10 @@ classes' and pull a plain mixture's classes apart. This model does what FSL FAST
    its tissue; a mixed class's posterior is split by the expected α given the intensity.
 5. **Bias field** (``bias=True``, inside the loop, ``BIAS_ITERATIONS`` times): the log ratio of each
    grey- or white-matter voxel's intensity to what its fractions predict (CSF, often mixed or
-   flowing, is left out) is fitted by a polynomial of degree ``BIAS_DEGREE`` (2: a tilt and a bowl)
-   in the voxel's position; the reference channel is divided by that smooth field and the mixture
-   refitted. Degree 3 followed the anatomy and noise (bench/quality/tissue_results.md).
+   flowing, is left out) is fitted by a polynomial of degree ``BIAS_DEGREE`` (1: a tilt) in the
+   voxel's position; the reference channel is divided by that smooth field and the mixture refitted.
+   Degree 1 did at least as well as degrees 2 and 3 on every case of bench/quality/tissue_results.md,
+   bowl-shaped fields included: higher degrees follow the anatomy and the noise.
 6. **MRF prior.** Mean-field Potts (:mod:`engine.mrf`) on the log tissue fractions with weight
    ``beta``: a voxel whose fractions are nearly tied takes its neighbours' tissue; confident voxels
    keep theirs. The label is the tissue with the largest regularised fraction.
@@ -33,7 +34,9 @@ classes' and pull a plain mixture's classes apart. This model does what FSL FAST
 Labels: 1 CSF, 2 grey matter, 3 white matter. The fractions (``fractions``, n × 3, summing to 1)
 are the partial-volume estimates written by ``--posteriors``.
 
-Limits: one channel drives the model (others are measured, not modelled); lesions take the tissue
+Limits: the pure intensities come from histogram peaks; where a strong bias field and noise smear
+the white-matter peak, a spurious bump can be taken for it (bench: degree-3 field on "bias + noise");
+one channel drives the model (others are measured, not modelled); lesions take the tissue
 they resemble on that channel (MS lesions look like grey matter on T1); the mask must be the brain
 (skull-stripped images, or a brain mask): scalp and skull are not tissue classes here.
 """
@@ -63,7 +66,7 @@ PV_STEPS = 9
 HISTOGRAM_BINS = 1024
 EM_ITERATIONS = 60
 BIAS_ITERATIONS = 3
-BIAS_DEGREE = 2
+BIAS_DEGREE = 1
 BIAS_SAMPLE = 200_000
 DEFAULT_BETA = TISSUE_MRF_BETA
 #: Half width at half maximum of a Gaussian, in SDs.
@@ -131,14 +134,16 @@ def segment_tissue(channels: Sequence[Channel], mask: np.ndarray, beta: float = 
     positive = low > 0
     field = np.ones_like(values)
     coordinates = _normalised_coordinates(mask, reference.grid.spacing) if bias and positive else None
-    fit = None
-    for iteration in range(1 + (BIAS_ITERATIONS if coordinates is not None else 0)):
-        corrected = values / field
-        fit = _fit_mixture(corrected, order, fit, role)
-        fractions = _fractions(corrected, fit)
-        if coordinates is None or iteration == BIAS_ITERATIONS:
+    fit = _fit_mixture(values, order, None, role)
+    fractions = _fractions(values, fit)
+    for _ in range(BIAS_ITERATIONS if coordinates is not None else 0):
+        new_field = _bias_field(values / field, fractions, fit, coordinates, bias_degree) * field
+        corrected = values / new_field
+        new_fit = _fit_mixture(corrected, order, fit, role)
+        new_fractions = _fractions(corrected, new_fit)
+        if not _plausible(new_field, new_fractions):  # a field that empties a tissue is not a bias field
             break
-        field = _bias_field(corrected, fractions, fit, coordinates, bias_degree) * field
+        field, fit, fractions = new_field, new_fit, new_fractions
     log_fractions = np.log(fractions + 1e-4).astype(np.float32)
     if beta > 0:
         regularised = regularise_masked(log_fractions, mask, beta, neighbourhood, spacing=reference.grid.spacing)
@@ -150,6 +155,11 @@ def segment_tissue(channels: Sequence[Channel], mask: np.ndarray, beta: float = 
         + (f"; bias field {field.min():.2f}..{field.max():.2f}" if coordinates is not None else "; no bias field")]
     return TissueResult(labels, fractions.astype(np.float32), fit,
                         field if coordinates is not None else None, notes)
+
+
+def _plausible(field: np.ndarray, fractions: np.ndarray) -> bool:
+    """A field within a factor of two either way that leaves every tissue at least 1 % of the voxels."""
+    return bool(field.min() > 0.5 and field.max() < 2.0 and (fractions.mean(axis=0) >= 0.01).all())
 
 
 def _fit_mixture(values: np.ndarray, order: tuple[int, int, int], previous: TissueModelFit | None,
@@ -205,20 +215,21 @@ def _class_peaks(centres: np.ndarray, smooth: np.ndarray, means: np.ndarray) -> 
 
 
 def _noise_sd(centres: np.ndarray, smooth: np.ndarray, means: np.ndarray) -> float:
-    """The noise SD, from the half width at half maximum of the highest pure peak on its side away
-    from the other classes (the brightest class's bright side, or the darkest's dark side)."""
+    """The noise SD: the half width at half maximum of the sharpest outer pure peak (the brightest or the
+    darkest class, on its side away from the other classes), for a peak inside the histogram whose
+    half maximum is reached before its edge; mixed voxels only widen a peak, so the sharpest is the noise."""
     candidates = []
     for c, direction in ((0, -1), (len(means) - 1, 1)):
         top = int(np.abs(centres - means[c]).argmin())
+        if not 0 < top < len(centres) - 1 or smooth[top] < smooth[top - 1] or smooth[top] < smooth[top + 1]:
+            continue  # no peak there: a k-means centre on a slope
         half = smooth[top] / 2
         index = top
         while 0 < index < len(centres) - 1 and smooth[index] > half:
             index += direction
-        if smooth[index] <= half and index != top:
-            candidates.append((smooth[top], abs(centres[index] - centres[top]) / HWHM_PER_SD))
-    if not candidates:
-        return float(np.diff(means).min() / 4)
-    return float(max(candidates)[1])
+        if smooth[index] <= half:
+            candidates.append(abs(centres[index] - centres[top]) / HWHM_PER_SD)
+    return float(min(candidates)) if candidates else float(np.diff(np.sort(means)).min() / 4)
 
 
 def _histogram_kmeans(centres: np.ndarray, counts: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -312,16 +323,25 @@ def _bias_field(values: np.ndarray, fractions: np.ndarray, fit: TissueModelFit, 
     log(value / the value the voxel's fractions predict) over the grey- and white-matter voxels."""
     predicted = fractions @ fit.means
     usable = (values > 0) & (predicted > 0)
-    step = max(1, int(np.count_nonzero(usable) // BIAS_SAMPLE))
-    sample = np.flatnonzero(usable)[::step]
-    residual = np.log(values[sample] / predicted[sample])
-    weight = 1.0 - fractions[sample, 0]  # grey and white matter alike; CSF (mixed, flowing) left out
+    residual = np.zeros_like(values)
+    residual[usable] = np.log(values[usable] / predicted[usable])
+    weight = np.where(usable, 1.0 - fractions[:, 0], 0.0)  # grey and white matter alike; CSF (mixed, flowing) left out
+    return _smooth_field(residual, weight, points, degree)
+
+
+def _smooth_field(residual: np.ndarray, weight: np.ndarray, points: np.ndarray, degree: int) -> np.ndarray:
+    """exp of the weighted least-squares polynomial (of ``degree``, mean 0) through ``residual`` at ``points``."""
+    step = max(1, int(np.count_nonzero(weight) // BIAS_SAMPLE))
+    sample = np.flatnonzero(weight > 0)[::step]
+    if sample.size < 50:
+        return np.ones_like(residual)
+    w = weight[sample]
     powers = _powers(degree)
     terms = _polynomial_terms(points[sample], powers)
-    terms_mean = np.average(terms, axis=0, weights=weight)
+    terms_mean = np.average(terms, axis=0, weights=w)
     centred = terms - terms_mean
-    lhs = centred.T @ (centred * weight[:, None]) + 1e-3 * np.eye(terms.shape[1]) * weight.sum()
-    coefficients = np.linalg.solve(lhs, centred.T @ (weight * (residual - np.average(residual, weights=weight))))
+    lhs = centred.T @ (centred * w[:, None]) + 1e-3 * np.eye(terms.shape[1]) * w.sum()
+    coefficients = np.linalg.solve(lhs, centred.T @ (w * (residual[sample] - np.average(residual[sample], weights=w))))
     log_field = np.zeros(len(points))
     for column, (i, j, k) in enumerate(powers):  # term by term: no (n, terms) matrix for every voxel
         log_field += coefficients[column] * (points[:, 0] ** i * points[:, 1] ** j * points[:, 2] ** k - terms_mean[column])
