@@ -133,3 +133,21 @@ def test_cli_tissue_run_writes_named_segments_and_fractions(tmp_path, capsys):
     assert posteriors.shape == SHAPE + (3,)
     assert main(["run", str(path), "--tissue", "-k", "auto", "--output-dir", str(tmp_path / "bad"), "-q"]) == 2
     assert "-k auto" in capsys.readouterr().err
+
+
+def test_the_ms_rule_uses_the_tissue_model_on_a_head_and_the_plain_rule_on_two_intensities():
+    from lesion_phantoms import SPACING, head_images, head_phantom
+    from UnsupervisedSegmentLib.lesion.rule import find_lesion
+
+    classes, truth, brain, rng = head_phantom("ms", seed=2)
+    images = head_images(classes, truth, rng, ("flair", "t1"))
+    result = find_lesion(images, brain, SPACING, "ms")
+    assert "MS: tissue model on t1" in result.description
+    assert dice(result.mask, truth) > 0.7
+    box = np.zeros((30, 30, 20), np.float32)
+    box[5:25, 5:25, 5:15] = 50
+    box[12:17, 12:17, 8:12] = 120
+    noisy = {name: box + np.random.default_rng(n).normal(0, 1, box.shape).astype(np.float32) * (box > 0)
+             for n, name in enumerate(("flair", "t1"))}
+    plain = find_lesion(noisy, box > 0, (1.0, 1.0, 1.0), "ms")
+    assert "no grey and white matter told apart" in plain.description

@@ -39,7 +39,9 @@ The rule
      normal bright structures are cut); the largest opened component, grown back by 2 mm within
      the hyperintense voxels, is the mass; its enclosed holes (necrosis, and an enhancing rim
      that is not FLAIR-bright) are filled in 3D and per slice across the coarsest axis.
-   - *ms* and *stroke*: every 26-connected focus of voxels with z > ``LOW_Z`` (2) is kept when
+   - *ms*: what the brain tissue model cannot explain (:func:`ms_rule`): FLAIR (or T2) against
+     the brighter normal tissue the model finds, bias field removed; foci next to white matter.
+   - *stroke*: every 26-connected focus of voxels with z > ``LOW_Z`` (2) is kept when
      at least ``MIN_FOCUS_VOXELS`` (3) of its voxels reach z > ``HIGH_Z`` (3.5) (hysteresis):
      foci down to 3 voxels are kept, noise and normal cortex (a little brighter than white
      matter on FLAIR) are not.
@@ -75,9 +77,10 @@ import numpy as np
 from ..core.lazy import lazy_module
 from ..core.parallel import parallel
 from ..core.roles import channel_role, check_lesion_inputs
-from ..core.volume import bounding_box, new_volume
+from ..core.volume import Channel, Grid, bounding_box, masked_rows, new_volume, set_masked_rows
 from ..engine.masking import otsu_threshold
 from ..engine.morphology import ball, deeper_than, dilate, fill_holes, opening
+from ..tissue.model import TissueResult, channel_bias_field, segment_tissue
 
 ndimage = lazy_module("scipy.ndimage")  # used only when a lesion is looked for
 
@@ -94,6 +97,14 @@ ADC_UNITS: tuple[tuple[float, float, float, str], ...] = (
 RIM_MM = 3.0
 OPENING_MM = 2.0
 MIN_FOCUS_VOXELS = 3
+#: MS: z against grey matter on FLAIR for a focus (LOW) and its seeds (HIGH); distance to white matter
+#: (bench/quality/lesion_results.md shows each across the development cases).
+MS_LOW_Z = 1.5
+MS_HIGH_Z = 3.0
+NEAR_WM_MM = 2.0
+#: The tissue model is used when grey and white matter each hold at least this share of the brain.
+MIN_TISSUE_SHARE = 0.1
+
 TUMOUR_MIN_CORE_ML = 5.0
 STROKE_MIN_ML = 1.0
 HWHM_PER_SD = 1.1774
@@ -166,6 +177,8 @@ class Evidence:
 
     z: dict[str, np.ndarray]
     search: np.ndarray
+    brain: np.ndarray
+    images: dict[str, np.ndarray]
     spacing: tuple[float, float, float]
     adc_low: np.ndarray | None
     notes: list[str]
@@ -272,7 +285,8 @@ def gather_evidence(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacin
             continue
         z[role] = z_values
         notes.append(f"{name} as {role}: healthy peak {peak:.4g}, spread {spread:.3g}")
-    return Evidence(z, search, spacing, adc_low, notes)
+    images = {role: np.asarray(channels[name], dtype=np.float32) for name, role in roles.items()}
+    return Evidence(z, search, brain, images, spacing, adc_low, notes)
 
 
 def tumour_mass(evidence: Evidence, hyperintense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -292,6 +306,73 @@ def tumour_rule(evidence: Evidence, hyperintense: np.ndarray) -> np.ndarray:
     """Main mass with its enclosed necrosis (and enhancing rim, which the mass encloses or overlaps)."""
     lesion, _ = tumour_mass(evidence, hyperintense)
     return fill_enclosed_holes(lesion, evidence.spacing) if lesion.any() else lesion
+
+
+def connected_seeds(seeds: np.ndarray) -> np.ndarray:
+    """The seeds in 26-connected groups of at least ``MIN_FOCUS_VOXELS``: a real focus is bright in
+    neighbouring voxels, noise in scattered ones."""
+    components, n = ndimage.label(seeds, structure=FULL)
+    sizes = np.bincount(components.ravel(), minlength=n + 1)
+    sizes[0] = 0
+    return (sizes >= MIN_FOCUS_VOXELS)[components]
+
+
+def brain_tissue_found(tissue: TissueResult) -> bool:
+    """Whether the tissue model found grey and white matter: each at least ``MIN_TISSUE_SHARE`` of the brain
+    (about 40 % each in an adult brain; a phantom of two intensities gives a few per cent to one of them)."""
+    shares = np.bincount(tissue.labels, minlength=4)[2:] / max(1, tissue.labels.size)
+    return bool((shares >= MIN_TISSUE_SHARE).all())
+
+
+def ms_rule(evidence: Evidence) -> np.ndarray:
+    """MS: what the brain tissue model cannot explain on FLAIR (or T2), next to white matter.
+
+    The tissue model (:mod:`tissue.model`, on T1, else on FLAIR or T2 itself) finds grey and white
+    matter in the brain; FLAIR's own bias field is removed (from the tissue it found), and FLAIR is
+    expressed as a z-score against the brighter of grey and white matter (grey matter on FLAIR and T2):
+    the peak of its histogram, and the half width of the peak's bright side, which mixed CSF voxels do
+    not widen, so normal cortex stays below. Foci of z > ``MS_LOW_Z`` holding a 26-connected group of
+    ``MIN_FOCUS_VOXELS`` voxels of z > ``MS_HIGH_Z`` are lesions when they
+    touch the white matter grown by ``NEAR_WM_MM`` (periventricular, deep and juxtacortical lesions;
+    not FLAIR-bright cortex, vessels or flow artefacts away from it)."""
+    bright = "flair" if "flair" in evidence.images else "t2"
+    reference = next(role for role in ("t1", "t1c", bright) if role in evidence.images)
+    grid = Grid(evidence.brain.shape, np.diag([*evidence.spacing, 1.0]))
+    tissue = segment_tissue([Channel(reference, evidence.images[reference], grid)], evidence.brain)
+    if not brain_tissue_found(tissue):  # not a brain's contrast (a phantom, an unusual sequence): the plain rule
+        evidence.notes.append(f"MS: no grey and white matter told apart on {reference}: foci against normal tissue")
+        bright_voxels, z_values = evidence.hyperintense()
+        return foci(bright_voxels, bright_voxels & (z_values > HIGH_Z))
+    # the bright channel's own bias field, from the tissue the model found (raw scans are not corrected)
+    values = masked_rows(evidence.images[bright], evidence.brain).astype(np.float64)
+    values /= channel_bias_field(values, tissue.fractions, evidence.brain, evidence.spacing)
+    peaks = [healthy_peak(values[tissue.labels == label]) for label in (2, 3) if np.count_nonzero(tissue.labels == label) >= 100]
+    if not peaks:
+        evidence.notes.append("too little grey or white matter for the MS rule: no lesion")
+        return np.zeros_like(evidence.search)
+    median, spread = max(peaks)  # the brighter normal tissue (grey matter on FLAIR and T2); its bright side's width
+    # at least half the whole brain's: a tissue peak narrower than the noise is a histogram spike
+    spread = max(spread, 0.5 * healthy_peak(values)[1])
+    if spread <= 0:
+        return np.zeros_like(evidence.search)
+    z = new_volume(evidence.brain.shape, np.float32)
+    set_masked_rows(z, evidence.brain, ((values - median) / spread).astype(np.float32))
+    white = new_volume(evidence.brain.shape, bool)
+    set_masked_rows(white, evidence.brain, tissue.labels == 3)
+    candidate = evidence.search & (z > MS_LOW_Z)
+    if bright == "t2":  # CSF is bright on T2: what the model, or T1's darkness, calls CSF is explained
+        csf = new_volume(evidence.brain.shape, bool)
+        set_masked_rows(csf, evidence.brain, tissue.fractions[:, 0] > 0.5)
+        candidate &= ~csf & (evidence.z["t1"] > CSF_T1_Z)
+    lesion = foci(candidate, connected_seeds(candidate & (z > MS_HIGH_Z)))
+    components, n = ndimage.label(lesion, structure=FULL)
+    touching = np.zeros(n + 1, bool)
+    touching[np.unique(components[dilate(white, ball(NEAR_WM_MM, evidence.spacing)) & lesion])] = True
+    touching[0] = False
+    evidence.notes.append(f"MS: tissue model on {reference}; {bright} against its brighter normal tissue: peak {median:.4g}, "
+                          f"spread {spread:.3g}; foci z > {MS_LOW_Z:g} with {MIN_FOCUS_VOXELS} connected voxels z > {MS_HIGH_Z:g}, "
+                          f"touching white matter grown by {NEAR_WM_MM:g} mm")
+    return touching[components]
 
 
 def decide_type(evidence: Evidence) -> tuple[str, str]:
@@ -348,7 +429,7 @@ def find_lesion(
         lesion = foci(*found)
     elif found is not None:
         bright, z = found
-        lesion = tumour_rule(evidence, bright) if chosen == "tumour" else foci(bright, bright & (z > HIGH_Z))
+        lesion = tumour_rule(evidence, bright) if chosen == "tumour" else ms_rule(evidence)
     full = new_volume(mask.shape, bool)
     full[box] = lesion & inside
     return LesionResult(full, chosen, describe(chosen, reason, full[box], spacing, evidence.notes))
