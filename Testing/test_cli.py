@@ -195,17 +195,61 @@ def test_resampled_input_is_reported(phantom_files, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("writer", ["write_statistics_csv", "write_seg_nrrd"])  # main thread, writer thread
-def test_failure_while_writing_leaves_nothing_half_written(phantom_files, tmp_path, monkeypatch, writer):
+def test_failure_while_writing_leaves_nothing_half_written(phantom_files, tmp_path, monkeypatch, writer, capsys):
+    import errno
+
     import UnsupervisedSegmentLib.report.outputs as outputs
 
     paths, _ = phantom_files
     def broken(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device", str(args[-1]))
     monkeypatch.setattr(outputs, writer, broken)
     out = tmp_path / "out"
-    with pytest.raises(OSError):
-        main(["run", *map(str, paths), "-q", "--output-dir", str(out)])
+    assert main(["run", *map(str, paths), "-q", "--output-dir", str(out)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "cannot write" in error[0] and "No space left on device" in error[0]
     assert not out.exists()
+
+
+def test_a_full_disk_is_one_line_and_leaves_the_previous_run_whole(phantom_files, tmp_path):
+    """The file-size limit reached while writing (what a full disk or a quota looks like): exit 2, one line,
+    and a previous run's files in the folder are still all there."""
+    import resource
+
+    paths, _ = phantom_files
+    out = tmp_path / "out"
+    assert main(["run", *map(str, paths), "-q", "--output-dir", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))  # noqa: E731
+    completed = subprocess.run([sys.executable, "-m", "UnsupervisedSegmentLib.cli", "run", *map(str, paths), "-q", "--seed", "5",
+                                "--output-dir", str(out)], capture_output=True, text=True, preexec_fn=limit)
+    assert completed.returncode == 2, completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1 and "cannot write" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_sigterm_ends_a_run_with_143_and_nothing_half_written(tmp_path):
+    import signal
+    import time
+
+    from conftest import make_phantom
+    from conftest import save_nifti as save
+
+    arrays, _ = make_phantom(shape=(160, 160, 120))
+    paths = [save(a, tmp_path / f"c{n}.nii.gz") for n, a in enumerate(arrays)]
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "UnsupervisedSegmentLib.cli", "run", *map(str, paths), "-k", "6",
+                                "--mrf-beta", "1", "--output-dir", str(out)], stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:  # once clustering has begun
+        if line.startswith("clustering"):
+            break
+    time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    remaining = process.stderr.read()
+    assert process.wait(timeout=60) == 143, remaining
+    assert "terminated" in remaining and "Traceback" not in remaining
+    assert not out.exists() or not [p for p in out.iterdir()]
 
 
 def test_console_script_exits_2_without_traceback(tmp_path):

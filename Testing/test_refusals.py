@@ -133,3 +133,41 @@ def test_an_image_too_thin_for_the_gaussian_filter_is_refused(tmp_path, capsys):
     assert main(["run", str(thin), "--denoise", "gaussian", "-q", "--output-dir", str(tmp_path / "out")]) == 2
     assert "too few voxels along an axis" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# Memory bombs and lying headers: refused from the header, before anything is allocated
+
+
+def test_a_nifti_header_promising_terabytes_is_refused_before_reading(tmp_path, capsys):
+    import gzip
+
+    import nibabel as nib
+
+    header = nib.Nifti1Header()
+    header.set_data_shape((20000, 20000, 1000))
+    header.set_data_dtype(np.int16)
+    header["vox_offset"] = 352
+    (tmp_path / "bomb.nii.gz").write_bytes(gzip.compress(header.binaryblock + b"\0" * 4 + b"\0" * 1000))
+    status = main(["run", str(tmp_path / "bomb.nii.gz"), "-q", "--output-dir", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert status == 2 and len(error.strip().splitlines()) == 1
+    assert "declares 20000x20000x1000 voxels" in error and "crop or downsample" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_small_picture_decoding_to_more_than_memory_is_refused(tmp_path, monkeypatch, capsys):
+    import UnsupervisedSegmentLib.io.declared_size as declared_size
+    from PIL import Image
+
+    Image.new("RGB", (3000, 3000)).save(tmp_path / "large.png")  # 27 MB of pixels in a 30 kB file
+    monkeypatch.setattr(declared_size, "available_memory_bytes", lambda: 100 * 2**20)
+    status = main(["run", str(tmp_path / "large.png"), "--mask", "none", "-q", "--output-dir", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert status == 2 and "large.png declares 3000x3000x3 voxels" in error and "MemoryError" not in error
+
+
+def test_an_uncompressed_nifti_shorter_than_its_header_says_is_refused(tmp_path, capsys):
+    good = save_nifti(np.ones((20, 20, 20), np.float32), tmp_path / "good.nii")
+    (tmp_path / "short.nii").write_bytes(good.read_bytes()[:5000])
+    assert main(["run", str(tmp_path / "short.nii"), "-q", "--output-dir", str(tmp_path / "out")]) == 2
+    assert "declares 20x20x20 voxels" in capsys.readouterr().err

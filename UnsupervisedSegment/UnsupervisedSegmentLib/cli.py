@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -249,8 +251,19 @@ def configure_logging(quiet: bool) -> None:
     logging.getLogger("nibabel").setLevel(logging.ERROR)  # header repairs of damaged files: the error line says enough
 
 
+class Terminated(BaseException):
+    """SIGTERM (what a scheduler or ``kill`` sends): unwinds like Ctrl-C, so nothing is left half-written."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit status."""
+    """Entry point of the console script; returns the exit status (0, 1: a batch case failed, 2: a user's
+    mistake or an OS error, 130: Ctrl-C, 143: SIGTERM)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
     arguments = build_parser().parse_args(argv)
     configure_logging(quiet=getattr(arguments, "quiet", False))
     try:
@@ -275,6 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROGRAM}: interrupted; run the same command again to finish what is left", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"{PROGRAM}: terminated; nothing half-written was left; run the same command again to finish what is left",
+              file=sys.stderr)
+        return 143
     return 0
 
 

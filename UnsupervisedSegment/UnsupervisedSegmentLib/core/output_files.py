@@ -24,3 +24,7 @@ REVIEW_FILE = "review.json"
 SUMMARY_FILE = "summary.csv"
 CASE_RECORD_FILE = "case.json"
 REVIEW_PAGE = "review.html"
+#: Every file a run may write into its folder: what a later run into the same folder replaces or removes.
+RUN_FILES = frozenset({LABELS_FILE, SEGMENTATION_FILE, STATISTICS_FILE, REPORT_FILE, POSTERIORS_FILE, QUANTISED_FILE,
+                       LESION_FILE, PREVIEW_3D_FILE, PREVIEW_AXIAL_FILE, LABELS_PICTURE, SEGMENTATION_PICTURE,
+                       QUANTISED_PICTURE, "quantised.jpg", "quantised.jpeg", "quantised.tif", "quantised.tiff", "quantised.bmp"})

@@ -19,6 +19,7 @@ import numpy as np
 from ..core.errors import UserInputError, first_line
 from ..core.lazy import lazy_module
 from ..core.volume import Channel, Grid, component_names
+from .declared_size import check_declared_size
 from .dicom import choose_series, read_series, series_name
 from .nifti1 import header_bytes
 from .nifti_gz import read_nifti_gz
@@ -60,8 +61,10 @@ def read_channels(path: str | Path, name: str | None = None, series: Sequence[st
         name = name or series_name(chosen, path)
         array, grid = _itk_array(read_series(chosen), path)
     elif path.name.lower().endswith(NIFTI_SUFFIXES):
+        check_declared_size(path)
         array, grid = _read_nifti(path)
     else:
+        check_declared_size(path)
         array, grid = _read_with_itk(path)
     name = name or image_stem(path)
     if array.ndim == 3:

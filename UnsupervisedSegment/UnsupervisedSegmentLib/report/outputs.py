@@ -25,6 +25,7 @@ from ..core.output_files import (
     POSTERIORS_FILE,
     QUANTISED_FILE,
     REPORT_FILE,
+    RUN_FILES,
     SEGMENTATION_FILE,
     STATISTICS_FILE,
 )
@@ -37,7 +38,9 @@ from .planar import area_rows, is_planar, write_planar_pictures
 
 @contextlib.contextmanager
 def atomic_output_dir(directory: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder; on success move its files into ``directory``, else drop it."""
+    """Yield a temporary folder; on success move its files into ``directory`` (removing the files of a
+    previous run that this one does not write), else drop it. An OSError while writing (no space,
+    file too large, permission denied, read-only) becomes a one-line UserInputError."""
     directory = Path(directory)
     created = not directory.exists()
     try:
@@ -47,12 +50,37 @@ def atomic_output_dir(directory: str | Path) -> Iterator[Path]:
         raise UserInputError(f"cannot write into output folder {directory}: {error.strerror}") from None
     try:
         yield staging
-        for path in sorted(staging.iterdir()):
-            os.replace(path, directory / path.name)
+        with folder_lock(directory):  # another run into the same folder moves its files before or after, never between
+            written = sorted(staging.iterdir())
+            for stale in RUN_FILES - {path.name for path in written}:  # a previous run's file this run does not write
+                (directory / stale).unlink(missing_ok=True)
+            for path in written:
+                os.replace(path, directory / path.name)
+    except OSError as error:  # a full disk, a quota, a permission, a folder where a file should be
+        where = Path(error.filename).name if error.filename else directory
+        raise UserInputError(f"cannot write {directory / where if error.filename else directory}: "
+                             f"{error.strerror or error}; free some space or choose another --output-dir "
+                             "(nothing was written)") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        if created and not any(directory.iterdir()):
+        if created and directory.is_dir() and not any(directory.iterdir()):
             directory.rmdir()
+
+
+@contextlib.contextmanager
+def folder_lock(directory: Path) -> Iterator[None]:
+    """An exclusive lock on ``directory`` (a POSIX advisory lock on the folder; none where there is no fcntl)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; the moves are still one file at a time
+        yield
+        return
+    handle = os.open(directory, os.O_RDONLY)  # the folder itself is locked: no lock file is left in it
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
 
 
 def write_statistics_csv(rows: Sequence[dict[str, object]], columns: Sequence[str], path: str | Path) -> None:
