@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SAMPLE := Resources/SampleData
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-py39 test-py312 bench clean
+.PHONY: demo test test-py39 test-py312 bench fuzz clean
 
 # Slicer 5.6/5.8 ship Python 3.9, 5.10+ Python 3.12: `make test` also runs the engine tests (and, on 3.12,
 # the module on Slicer 5.10+'s code) under those interpreters, found in pyenv or given as PY39=/PY312=.
@@ -63,6 +63,10 @@ endif
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
+
+# The long run of the fault properties (make test runs 150 examples): generated images through the command line.
+fuzz: $(STAMP)
+	FAULT_EXAMPLES=2000 $(BIN)/python -m pytest -q -p no:cacheprovider Testing/test_fault_properties.py -k generated
 
 clean:
 	rm -rf $(VENV) .venv39 .venv312 demo_output .pytest_cache

@@ -161,3 +161,14 @@ def test_dicom_and_nifti_twins_give_identical_results_in_batch(twins, tmp_path):
     np.testing.assert_array_equal(np.asarray(nib.load(str(out / "dicom" / "labels.nii.gz")).dataobj),
                                   np.asarray(nib.load(str(out / "nifti" / "labels.nii.gz")).dataobj))
     assert read_rows(out / "dicom" / "statistics.csv") == read_rows(out / "nifti" / "statistics.csv")
+
+
+def test_a_series_larger_than_memory_is_refused_from_its_headers(tmp_path, monkeypatch):
+    """Rows x columns x slices from the first file's header, checked before the series is read."""
+    import UnsupervisedSegmentLib.io.declared_size as declared_size
+
+    data = np.arange(6 * 5 * 4, dtype=np.int16).reshape(6, 5, 4)
+    folder = write_dicom_series(data, np.diag([1.0, 1.0, 2.0, 1.0]), tmp_path / "series", "1.2.3.4.5", "small")
+    monkeypatch.setattr(declared_size, "available_memory_bytes", lambda: 1000)
+    with pytest.raises(UserInputError, match="voxels, which need about"):
+        read_channels(folder)

@@ -51,7 +51,12 @@ def check_declared_size(path: Path) -> None:
     run's memory can take; files whose header cannot be read are left to their reader."""
     name = path.name.lower()
     if name.endswith((".nii", ".nii.gz")):
-        _check_nifti(path, name.endswith(".gz"))
+        try:
+            with open(path, "rb") as stream:
+                compressed = stream.read(2) == b"\x1f\x8b"
+        except OSError as error:
+            raise UserInputError(f"cannot read {path}: {error.strerror or error}; check that the file is readable") from None
+        _check_nifti(path, compressed)
     else:
         _check_itk(path)
 
@@ -75,6 +80,19 @@ def _check_nifti(path: Path, compressed: bool) -> None:
             f"cannot read {path}: it declares {_shape(shape)} voxels ({_size(data_bytes)}) but holds only "
             f"{_size(max(stored - offset, 0))} of image data; the file is truncated or its header is wrong")
     _check_memory(path, shape, itemsize)
+
+
+def check_series_size(files: tuple[str, ...], folder: Path) -> None:
+    """UserInputError (one line) when a DICOM series' slices (rows x columns, from its first file's header,
+    times the number of files) would not fit in the run's memory."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(files[0])
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return  # the series reader says what is wrong
+    size = tuple(int(s) for s in reader.GetSize())
+    _check_memory(folder, (size[0], size[1], len(files), int(reader.GetNumberOfComponents())), FLOAT_BYTES)
 
 
 def _check_itk(path: Path) -> None:

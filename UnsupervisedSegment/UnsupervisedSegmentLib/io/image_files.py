@@ -19,7 +19,7 @@ import numpy as np
 from ..core.errors import UserInputError, first_line
 from ..core.lazy import lazy_module
 from ..core.volume import Channel, Grid, component_names
-from .declared_size import check_declared_size
+from .declared_size import check_declared_size, check_series_size
 from .dicom import choose_series, read_series, series_name
 from .nifti1 import header_bytes
 from .nifti_gz import read_nifti_gz
@@ -58,6 +58,7 @@ def read_channels(path: str | Path, name: str | None = None, series: Sequence[st
     path = require_input(path)
     if path.is_dir():
         chosen = choose_series(path, series, occurrence)
+        check_series_size(chosen.files, path)
         name = name or series_name(chosen, path)
         array, grid = _itk_array(read_series(chosen), path)
     elif path.name.lower().endswith(NIFTI_SUFFIXES):
@@ -86,7 +87,7 @@ def require_input(path: str | Path) -> Path:
 def _read_nifti(path: Path) -> tuple[np.ndarray, Grid]:
     """Read a NIfTI file as a float32 (i, j, k) array and its grid."""
     try:
-        if path.name.lower().endswith(".gz"):
+        if is_gzip(path):  # by content: a gzip file named .nii reads as well
             array, affine = read_nifti_gz(path)
         else:
             image = nib.load(str(path))
@@ -96,6 +97,15 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, Grid]:
         raise UserInputError(f"cannot read {path} as NIfTI ({first_line(error)}); is it a valid image file?") from None
     array = _as_3d(array, path)
     return array, Grid(array.shape[:3], affine)
+
+
+def is_gzip(path: Path) -> bool:
+    """Whether the file starts with gzip's magic bytes."""
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(2) == b"\x1f\x8b"
+    except OSError:
+        return path.name.lower().endswith(".gz")
 
 
 def _read_with_itk(path: Path) -> tuple[np.ndarray, Grid]:
