@@ -156,3 +156,29 @@ def test_manifest_paths_are_relative_to_the_csv_and_mask_is_optional(tmp_path):
     assert first.inputs[0] == (manifest.parent / "a" / "t1.nii.gz").resolve()
     assert first.names == ("t1", "flair") and first.mask == (manifest.parent / "a" / "m.nii.gz").resolve()
     assert second.inputs[0] == Path("/abs/t1.nii.gz") and second.mask is None
+
+
+def test_sigterm_stops_a_batch_with_143_and_the_rerun_resumes(tmp_path):
+    """What a scheduler's SIGTERM does to a batch: exit 143, no half-written case folder, and the same
+    command afterwards reuses the cases already complete and computes the rest."""
+    manifest = write_cohort(tmp_path, 4, broken=None, shape=(90, 84, 40))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "UnsupervisedSegmentLib.cli", "batch", str(manifest), "--output-dir", str(out),
+               "--workers", "1", "--no-report", "-q", "-k", "6", "--mrf-beta", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / SUMMARY_FILE).exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, error = process.communicate(timeout=120)
+    if process.returncode == 0:
+        pytest.skip("the batch finished before the signal arrived")
+    assert process.returncode == 143, error
+    assert "terminated" in error and "Traceback" not in error
+    finished = {p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    assert all(case_is_complete(out / name, RunRequest(report=False)) for name in finished)
+    assert 1 <= len(finished) < 4
+    assert subprocess.run(command, capture_output=True, text=True, timeout=300).returncode == 0
+    summary = read_summary(out)
+    assert {row["status"] for row in summary.values()} == {"done"}
+    assert sorted(name for name, row in summary.items() if row["run"] == "reused") == sorted(finished)

@@ -228,3 +228,52 @@ def test_generated_volume_nodes_give_a_segmentation_or_a_user_error(image, k):
         np.testing.assert_array_equal(mrml_logic.voxel_array(node), before)
     finally:
         app.scene.Clear(True)
+
+
+# Generated manifests through the batch: exit 0, 1 (a case failed) or 2 (the manifest refused), one line
+
+
+@st.composite
+def manifests(draw):
+    ids = draw(st.lists(st.sampled_from(["case1", "case2", "", " ", "é case", "../up", "case1"]), min_size=1, max_size=3))
+    paths = [draw(st.sampled_from(["good.nii.gz", "missing.nii.gz", "broken.nii.gz", "", "sub dir/good.nii.gz"])) for _ in ids]
+    columns = draw(st.sampled_from([("case_id", "t1"), ("case_id", "t1", "mask"), ("t1",), ("case_id", "t1", "lesion_type")]))
+    extra = [draw(st.sampled_from(["", "good.nii.gz", "tumour", "nonsense"])) for _ in ids]
+    return columns, list(zip(ids, paths, extra))
+
+
+@pytest.fixture(scope="module")
+def cohort_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cohort")
+    arrays, _ = make_phantom(shape=(16, 14, 6), channels=1)
+    save_nifti(arrays[0], folder / "good.nii.gz")
+    (folder / "sub dir").mkdir()
+    save_nifti(arrays[0], folder / "sub dir" / "good.nii.gz")
+    (folder / "broken.nii.gz").write_text("not an image")
+    return folder
+
+
+@settings(max_examples=12, deadline=timedelta(seconds=90), suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(manifest=manifests())
+def test_generated_manifests_end_with_a_status_and_no_traceback(cohort_folder, tmp_path_factory, manifest):
+    import contextlib
+    import csv
+    import io
+
+    columns, rows = manifest
+    folder = tmp_path_factory.mktemp("batch")
+    path = folder / "manifest.csv"
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(columns)
+        for case_id, image, extra in rows:
+            values = {"case_id": case_id, "t1": str(cohort_folder / image) if image else "", "mask": extra and str(cohort_folder / extra),
+                      "lesion_type": extra}
+            writer.writerow([values[column] for column in columns])
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = main(["batch", str(path), "--output-dir", str(folder / "out"), "--workers", "1", "--no-report", "-q"])
+    assert status in (0, 1, 2), err.getvalue()
+    assert "Traceback" not in err.getvalue()
+    if status == 2:
+        assert len(err.getvalue().strip().splitlines()) == 1
