@@ -277,3 +277,23 @@ def test_generated_manifests_end_with_a_status_and_no_traceback(cohort_folder, t
     assert "Traceback" not in err.getvalue()
     if status == 2:
         assert len(err.getvalue().strip().splitlines()) == 1
+
+
+def test_an_oblique_volume_gives_the_labels_of_its_straight_twin(twin):
+    folder, arrays, paths, plain = twin
+    oblique = affine_for((0, 1, 2), (False, False, False), 17.0)
+    tilted = [save_nifti(a, folder / f"o{n}.nii.gz", oblique) for n, a in enumerate(arrays)]
+    out = folder / "oblique"
+    assert main(["run", *map(str, tilted), "-q", "--no-report", "--output-dir", str(out)]) == 0
+    straight = np.asarray(nib.load(str(folder / "plain" / "labels.nii.gz")).dataobj)
+    np.testing.assert_array_equal(np.asarray(nib.load(str(out / "labels.nii.gz")).dataobj), straight)
+    np.testing.assert_allclose(nib.load(str(out / "labels.nii.gz")).affine, oblique, atol=1e-5)
+
+
+def test_a_second_run_into_the_same_folder_leaves_no_file_of_the_first(twin):
+    folder, arrays, paths, plain = twin
+    out = folder / "twice"
+    assert main(["run", *map(str, paths), "-q", "--quantised", "--output-dir", str(out)]) == 0
+    assert (out / "quantised.nii.gz").exists() and (out / "report.png").exists()
+    assert main(["run", *map(str, paths), "-q", "--no-report", "--output-dir", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["labels.nii.gz", "segmentation.seg.nrrd", "statistics.csv"]
