@@ -182,3 +182,24 @@ def test_sigterm_stops_a_batch_with_143_and_the_rerun_resumes(tmp_path):
     summary = read_summary(out)
     assert {row["status"] for row in summary.values()} == {"done"}
     assert sorted(name for name, row in summary.items() if row["run"] == "reused") == sorted(finished)
+
+
+def test_a_full_disk_marks_the_case_failed_with_the_one_line(tmp_path, monkeypatch):
+    """An OS error while a case is written (here: no space left) is that case's one-line error, as `run` prints it."""
+    import errno
+
+    import UnsupervisedSegmentLib.report.outputs as outputs
+    from UnsupervisedSegmentLib.cohort.batch import process_case
+
+    manifest = write_cohort(tmp_path, 1, broken=None)
+    case = read_manifest(manifest)[0]
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(args[-1]))
+
+    monkeypatch.setattr(outputs, "write_statistics_csv", full)
+    row = process_case(case, tmp_path / "out", RunRequest(report=False))
+    assert row["status"] == "failed" and "\n" not in row["error"]
+    assert "cannot write" in row["error"] and "No space left on device" in row["error"]
+    assert not (tmp_path / "out" / "case0").exists()
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".partial-")]
