@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SAMPLE := Resources/SampleData
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-py39 test-py312 bench fuzz clean
+.PHONY: demo readme test test-py39 test-py312 bench fuzz clean
 
 # Slicer 5.6/5.8 ship Python 3.9, 5.10+ Python 3.12: `make test` also runs the engine tests (and, on 3.12,
 # the module on Slicer 5.10+'s code) under those interpreters, found in pyenv or given as PY39=/PY312=.
@@ -45,6 +45,14 @@ demo: $(STAMP)
 		--names t1 t1c flair adc --method gmm -k 3 --preview --output-dir demo_output
 	$(BIN)/unsupervised-segment batch $(SAMPLE)/demo_cohort.csv --lesion -k 3 --mrf-beta 0 --no-report --preview --workers 2 \
 		--output-dir demo_output/cohort || [ $$? -eq 1 ]
+
+# The README's demo output block, from the demo's first command (Testing/test_readme.py checks it).
+README_DEMO := $(BIN)/unsupervised-segment run $(SAMPLE)/t1.nii.gz $(SAMPLE)/t1_contrast.nii.gz $(SAMPLE)/flair.nii.gz \
+	$(SAMPLE)/adc.nii.gz --names t1 t1c flair adc --method gmm -k 3 --preview -q --output-dir demo_output
+readme: $(STAMP)
+	$(README_DEMO) > demo_output.txt
+	$(BIN)/python Resources/Scripts/readme_demo.py demo_output.txt
+	rm -f demo_output.txt
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
