@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import shutil
 import sys
@@ -197,8 +198,10 @@ def run_batch(
         raise UserInputError("the batch mode needs Dask: pip install 'unsupervised-segment[batch]'") from None
     cores = os.cpu_count() or 1
     workers = max(1, min(workers or cores, len(cases)))
+    # the workers' own log lines stay quiet (every case's error goes into the summary): a worker that loses the
+    # scheduler while a batch is stopped would otherwise print a traceback after the one-line message
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                  dashboard_address=None, silence_logs=40)
+                                                  dashboard_address=None, silence_logs=logging.CRITICAL)
     try:
         client = Client(scheduler or cluster, timeout="30s")
     except OSError as error:
