@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-pytest.importorskip("slicer")
+slicer = pytest.importorskip("slicer")
 Image = pytest.importorskip("PIL.Image")
 
 from UnsupervisedSegmentLib.core.grid import align_channels  # noqa: E402
@@ -95,3 +95,35 @@ def test_preview_from_segmentation_file(tmp_path):
 def test_file_without_background_refused(tmp_path):
     with pytest.raises(ValueError, match="background"):
         render_previews(tmp_path / "missing.seg.nrrd", tmp_path)
+
+
+def test_3d_style_puts_the_lesion_in_focus_on_smoothed_surfaces(tmp_path):
+    """The Lesion segment, when there is one, is opaque and the others faint; surfaces are smoothed as
+    Slicer does by default (the 3D preview, not Apply, which keeps its fast unsmoothed surfaces)."""
+    from UnsupervisedSegmentLib.core.palette import LESION_COLOR, LESION_NAME, Segment
+    from UnsupervisedSegmentLib.mrml import preview
+
+    labels = np.zeros((30, 30, 20), np.uint8)
+    labels[2:28, 2:28, 2:18] = 1
+    labels[8:12, 8:12, 8:12] = 2  # the smallest segment is not the lesion
+    labels[15:25, 15:25, 5:15] = 3
+    segments = [Segment(1, "Cluster 1", (0.1, 0.4, 0.7)), Segment(2, "Cluster 2", (0.2, 0.6, 0.2)),
+                Segment(3, LESION_NAME, LESION_COLOR)]
+    app = HeadlessSlicer.create()
+    grid = Grid(labels.shape, np.eye(4))
+    reference = preview.volume_node_from_channel(app.scene, Channel("t1", labels.astype(np.float32), grid))
+    node = app.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "preview")
+    mrml_logic.write_segments(node, labels, segments, reference)
+    mrml_logic.show_segmentation(node)
+    preview.smooth_surfaces(node)
+    rule = slicer.vtkBinaryLabelmapToClosedSurfaceConversionRule
+    assert float(node.GetSegmentation().GetConversionParameter(rule.GetSmoothingFactorParameterName())) == 0.5
+    focus = preview._style_for_preview(node)
+    display = node.GetDisplayNode()
+    assert node.GetSegmentation().GetSegment(focus).GetName() == LESION_NAME
+    opacities = {node.GetSegmentation().GetSegment(s).GetName(): display.GetSegmentOpacity3D(s)
+                 for s in node.GetSegmentation().GetSegmentIDs()}
+    assert opacities[LESION_NAME] == 1.0 and max(v for k, v in opacities.items() if k != LESION_NAME) <= 0.1
+    assert preview._caption(node, focus).startswith(f"{LESION_NAME}: 1.0 mL")
+    app.scene.Clear(True)
+

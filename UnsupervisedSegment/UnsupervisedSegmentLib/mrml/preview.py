@@ -18,13 +18,18 @@ import slicer
 import vtk
 
 from ..core.output_files import PREVIEW_3D_FILE, PREVIEW_AXIAL_FILE
+from ..core.palette import LESION_NAME
 from ..core.volume import Channel
 from ..pipeline.segmentation import SegmentationResult
 from . import logic as mrml_logic
 from .headless import HeadlessSlicer
 
-#: 3D opacity of every segment but the smallest, so that an inner lesion stays visible.
-OUTER_SEGMENT_OPACITY_3D = 0.12
+#: 3D opacity of every segment but the one in focus (the Lesion, else the smallest): faint context.
+OUTER_SEGMENT_OPACITY_3D = 0.06
+#: Closed surfaces smoothed as Slicer does by default (the fast conversion of Apply does not smooth).
+PREVIEW_SMOOTHING = "0.5"
+#: The 3D camera frames the segment in focus, and at least this share of the whole brain's extent.
+CONTEXT_SHARE = 0.6
 FILL_OPACITY_2D = 0.4
 
 MANAGERS_3D = (
@@ -61,7 +66,7 @@ def render_previews(
     app.app_logic.SetViewLogics(vtk.vtkCollection())
     slicer.vtkMRMLSliceNode.AddDefaultSliceOrientationPresets(app.scene, True)
     paths = [output_dir / PREVIEW_3D_FILE, output_dir / PREVIEW_AXIAL_FILE]
-    _render_3d(app, paths[0], size)
+    _render_3d(app, paths[0], size, _framing(segmentation_node, focus), _caption(segmentation_node, focus))
     bounds = _surfaces_bounds(segmentation_node) or _ras_bounds(background_node)
     centre = [(bounds[0] + bounds[1]) / 2, (bounds[2] + bounds[3]) / 2, _slice_offset(segmentation_node, focus, background_node)]
     width = 1.1 * max(bounds[1] - bounds[0], bounds[3] - bounds[2], 1.0)
@@ -107,20 +112,34 @@ def _segmentation_node(
         if not storage.ReadData(node):
             raise OSError(f"could not read segmentation {result}")
     mrml_logic.show_segmentation(node)
+    smooth_surfaces(node)
     return node
 
 
+def smooth_surfaces(node: slicer.vtkMRMLSegmentationNode) -> None:
+    """Closed surfaces made again with Slicer's default smoothing and normals (Apply keeps its fast ones)."""
+    rule = slicer.vtkBinaryLabelmapToClosedSurfaceConversionRule
+    segmentation = node.GetSegmentation()
+    for getter, value in (("GetSmoothingFactorParameterName", PREVIEW_SMOOTHING), ("GetComputeSurfaceNormalsParameterName", "1")):
+        if hasattr(rule, getter):
+            segmentation.SetConversionParameter(getattr(rule, getter)(), value)
+    node.RemoveClosedSurfaceRepresentation()
+    node.CreateClosedSurfaceRepresentation()
+
+
 def _style_for_preview(segmentation_node: slicer.vtkMRMLSegmentationNode) -> str | None:
-    """See-through segments in 3D but the smallest (returned), a lighter 2D fill."""
+    """The segment in focus (returned) opaque in 3D, the others faint context; a lighter 2D fill.
+    In focus: the Lesion segment when it is not empty, else the smallest non-empty segment."""
     display = segmentation_node.GetDisplayNode()
     display.SetOpacity2DFill(FILL_OPACITY_2D)
     segmentation = segmentation_node.GetSegmentation()
     ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
     sizes = {segment_id: _surface_area(segmentation_node, segment_id) for segment_id in ids}
-    smallest = min((s for s in ids if sizes[s] > 0), key=sizes.get, default=None)
+    lesion = next((s for s in ids if segmentation.GetSegment(s).GetName() == LESION_NAME and sizes[s] > 0), None)
+    focus = lesion or min((s for s in ids if sizes[s] > 0), key=sizes.get, default=None)
     for segment_id in ids:
-        display.SetSegmentOpacity3D(segment_id, 1.0 if segment_id == smallest else OUTER_SEGMENT_OPACITY_3D)
-    return smallest
+        display.SetSegmentOpacity3D(segment_id, 1.0 if segment_id == focus else OUTER_SEGMENT_OPACITY_3D)
+    return focus
 
 
 def _ras_bounds(node: slicer.vtkMRMLDisplayableNode) -> list[float]:
@@ -196,8 +215,38 @@ def _save(window: vtk.vtkRenderWindow, path: Path) -> None:
     writer.Write()
 
 
-def _render_3d(app: HeadlessSlicer, path: Path, size: tuple[int, int]) -> None:
-    """The closed surfaces from the front-left, above."""
+def _framing(segmentation_node: slicer.vtkMRMLSegmentationNode, focus: str | None) -> list[float] | None:
+    """RAS bounds the 3D camera frames: the focus segment's surface, grown to ``CONTEXT_SHARE`` of the whole."""
+    whole = _surfaces_bounds(segmentation_node)
+    if focus is None or whole is None:
+        return whole
+    surface = vtk.vtkPolyData()
+    segmentation_node.GetClosedSurfaceRepresentation(focus, surface)
+    bounds = list(surface.GetBounds())
+    for axis in range(3):
+        centre = (bounds[2 * axis] + bounds[2 * axis + 1]) / 2
+        half = max(bounds[2 * axis + 1] - bounds[2 * axis], CONTEXT_SHARE * (whole[2 * axis + 1] - whole[2 * axis])) / 2
+        bounds[2 * axis:2 * axis + 2] = [centre - half, centre + half]
+    return bounds
+
+
+def _caption(segmentation_node: slicer.vtkMRMLSegmentationNode, focus: str | None) -> str:
+    """The focus segment's name and volume (its voxels, as in the statistics), for the 3D picture."""
+    if focus is None:
+        return ""
+    labelmap = slicer.vtkOrientedImageData()
+    segmentation_node.GetBinaryLabelmapRepresentation(focus, labelmap)
+    voxels = int(np.count_nonzero(mrml_logic.voxel_array_from_image(labelmap))) if labelmap.GetPointData().GetScalars() else 0
+    matrix = vtk.vtkMatrix4x4()
+    labelmap.GetImageToWorldMatrix(matrix)
+    voxel_mm3 = abs(np.linalg.det(mrml_logic.matrix_to_array(matrix)[:3, :3]))
+    name = segmentation_node.GetSegmentation().GetSegment(focus).GetName()
+    return f"{name}: {voxels * voxel_mm3 / 1000:.1f} mL (opaque; the other segments faint)"
+
+
+def _render_3d(app: HeadlessSlicer, path: Path, size: tuple[int, int], framing: list[float] | None = None,
+               caption: str = "") -> None:
+    """The closed surfaces from the front-left, above, framed on ``framing`` (RAS bounds), with a caption."""
     factory = slicer.vtkMRMLThreeDViewDisplayableManagerFactory.GetInstance()
     with _offscreen_view(size, factory, MANAGERS_3D) as (window, background, renderer, group):
         background.SetBackground(1, 1, 1)
@@ -215,9 +264,19 @@ def _render_3d(app: HeadlessSlicer, path: Path, size: tuple[int, int]) -> None:
         camera.SetViewUp(0, 0, 1)
         camera.Azimuth(-35)
         camera.Elevation(25)
-        renderer.ResetCamera()
-        camera.Zoom(1.3)
+        if framing is not None:
+            renderer.ResetCamera(framing)
+        else:
+            renderer.ResetCamera()
+        camera.Zoom(1.2)
         renderer.ResetCameraClippingRange()
+        if caption:
+            text = vtk.vtkTextActor()
+            text.SetInput(caption)
+            text.GetTextProperty().SetFontSize(max(12, size[1] // 40))
+            text.GetTextProperty().SetColor(0.1, 0.1, 0.1)
+            text.SetDisplayPosition(10, 10)
+            background.AddActor2D(text)
         _save(window, path)
         app.app_logic.GetViewLogics().RemoveAllItems()
         logic.SetMRMLScene(None)
