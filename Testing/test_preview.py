@@ -125,5 +125,12 @@ def test_3d_style_puts_the_lesion_in_focus_on_smoothed_surfaces(tmp_path):
                  for s in node.GetSegmentation().GetSegmentIDs()}
     assert opacities[LESION_NAME] == 1.0 and max(v for k, v in opacities.items() if k != LESION_NAME) <= 0.1
     assert preview._caption(node, focus).startswith(f"{LESION_NAME}: 1.0 mL")
+    for segment_id in node.GetSegmentation().GetSegmentIDs():
+        lesion = node.GetSegmentation().GetSegment(segment_id).GetName() == LESION_NAME
+        assert (display.GetSegmentOpacity2DFill(segment_id) > 0) == lesion  # on the slice: only the lesion filled
+    assert preview._slice_offset(node, focus, reference) == pytest.approx(5.0)  # the lesion's fullest slice (k 5..14)
+    bounds = [0.0] * 6
+    reference.GetRASBounds(bounds)
+    assert preview._slice_offset(node, None, reference) == pytest.approx((bounds[4] + bounds[5]) / 2)
     app.scene.Clear(True)
 

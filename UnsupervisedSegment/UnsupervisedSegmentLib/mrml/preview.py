@@ -31,6 +31,8 @@ PREVIEW_SMOOTHING = "0.5"
 #: The 3D camera frames the segment in focus, and at least this share of the whole brain's extent.
 CONTEXT_SHARE = 0.6
 FILL_OPACITY_2D = 0.4
+#: With a Lesion segment, the other segments on the axial slice: outline only, faint.
+CONTEXT_OUTLINE_OPACITY_2D = 0.3
 
 MANAGERS_3D = (
     "vtkMRMLCameraDisplayableManager",
@@ -129,7 +131,8 @@ def smooth_surfaces(node: slicer.vtkMRMLSegmentationNode) -> None:
 
 def _style_for_preview(segmentation_node: slicer.vtkMRMLSegmentationNode) -> str | None:
     """The segment in focus (returned) opaque in 3D, the others faint context; a lighter 2D fill.
-    In focus: the Lesion segment when it is not empty, else the smallest non-empty segment."""
+    In focus: the Lesion segment when it is not empty (on the slice the others are then faint outlines),
+    else the smallest non-empty segment."""
     display = segmentation_node.GetDisplayNode()
     display.SetOpacity2DFill(FILL_OPACITY_2D)
     segmentation = segmentation_node.GetSegmentation()
@@ -139,6 +142,9 @@ def _style_for_preview(segmentation_node: slicer.vtkMRMLSegmentationNode) -> str
     focus = lesion or min((s for s in ids if sizes[s] > 0), key=sizes.get, default=None)
     for segment_id in ids:
         display.SetSegmentOpacity3D(segment_id, 1.0 if segment_id == focus else OUTER_SEGMENT_OPACITY_3D)
+        if lesion is not None and segment_id != lesion:  # on the slice: the lesion over the image, the clusters faint
+            display.SetSegmentOpacity2DFill(segment_id, 0.0)
+            display.SetSegmentOpacity2DOutline(segment_id, CONTEXT_OUTLINE_OPACITY_2D)
     return focus
 
 
