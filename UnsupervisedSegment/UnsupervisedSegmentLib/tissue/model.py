@@ -55,8 +55,7 @@ from ..core.roles import channel_role
 from ..core.volume import Channel, masked_rows
 from ..engine.mrf import regularise_masked
 
-TISSUES = TISSUE_NAMES
-#: Tissue order by intensity (darkest first) on each reference role; index into TISSUES.
+#: Tissue order by intensity (darkest first) on each reference role; index into TISSUE_NAMES.
 INTENSITY_ORDER = {"t1": (0, 1, 2), "t1c": (0, 1, 2), "t2": (2, 1, 0), "flair": (0, 2, 1)}
 #: Reference roles in order of preference.
 REFERENCE_ROLES = ("t1", "t1c", "t2", "flair")
@@ -103,7 +102,7 @@ class TissueModel:
     """What the rest of the pipeline reads of a model: its name and number of classes."""
 
     method = "tissue"
-    n_clusters = len(TISSUES)
+    n_clusters = len(TISSUE_NAMES)
 
     def __init__(self, fit: TissueModelFit) -> None:
         self.fit = fit
@@ -155,7 +154,7 @@ def segment_tissue(channels: Sequence[Channel], mask: np.ndarray, beta: float = 
         regularised = log_fractions
     labels = (regularised.argmax(axis=1) + 1).astype(np.uint8)
     notes = [f"tissue model on {reference.name} ({role}): means " + ", ".join(
-        f"{name} {mean:.4g}" for name, mean in zip(TISSUES, fit.means))
+        f"{name} {mean:.4g}" for name, mean in zip(TISSUE_NAMES, fit.means))
         + (f"; bias field {field.min():.2f}..{field.max():.2f}" if coordinates is not None else "; no bias field")]
     return TissueResult(labels, fractions.astype(np.float32), fit,
                         field if coordinates is not None else None, notes)
@@ -328,10 +327,7 @@ def _bias_field(values: np.ndarray, fractions: np.ndarray, fit: TissueModelFit, 
                 degree: int) -> np.ndarray:
     """A smooth multiplicative field (mean log 0): a polynomial of ``degree`` in the position fitted to
     log(value / the value the voxel's fractions predict) over the grey- and white-matter voxels."""
-    predicted = fractions @ fit.means
-    usable = (values > 0) & (predicted > 0)
-    residual = np.zeros_like(values)
-    residual[usable] = np.log(values[usable] / predicted[usable])
+    residual, usable = _log_ratio(values, fractions @ fit.means)
     weight = np.where(usable, 1.0 - fractions[:, 0], 0.0)  # grey and white matter alike; CSF (mixed, flowing) left out
     return _smooth_field(residual, weight, points, degree)
 
@@ -347,12 +343,9 @@ def channel_bias_field(values: np.ndarray, fractions: np.ndarray, mask: np.ndarr
     for _ in range(BIAS_ITERATIONS):
         corrected = values / field
         medians = np.array([np.median(corrected[labels == t]) if np.any(labels == t) else 0.0 for t in range(3)])
-        predicted = fractions @ medians
-        usable = (corrected > 0) & (predicted > 0)
+        residual, usable = _log_ratio(corrected, fractions @ medians)
         if not usable.any():
             break
-        residual = np.zeros_like(corrected)
-        residual[usable] = np.log(corrected[usable] / predicted[usable])
         centre = np.median(residual[usable])
         spread = 1.4826 * np.median(np.abs(residual[usable] - centre))
         inlier = usable & (np.abs(residual - centre) <= 3 * spread)
@@ -361,6 +354,14 @@ def channel_bias_field(values: np.ndarray, fractions: np.ndarray, mask: np.ndarr
             break
         field = new_field
     return field
+
+
+def _log_ratio(values: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log(value / predicted value) where both are positive (0 elsewhere), and where that is."""
+    usable = (values > 0) & (predicted > 0)
+    residual = np.zeros_like(values, dtype=np.float64)
+    residual[usable] = np.log(values[usable] / predicted[usable])
+    return residual, usable
 
 
 def _smooth_field(residual: np.ndarray, weight: np.ndarray, points: np.ndarray, degree: int) -> np.ndarray:
