@@ -51,14 +51,18 @@ def check_declared_size(path: Path) -> None:
     run's memory can take; files whose header cannot be read are left to their reader."""
     name = path.name.lower()
     if name.endswith((".nii", ".nii.gz")):
-        try:
-            with open(path, "rb") as stream:
-                compressed = stream.read(2) == b"\x1f\x8b"
-        except OSError as error:
-            raise UserInputError(f"cannot read {path}: {error.strerror or error}; check that the file is readable") from None
-        _check_nifti(path, compressed)
+        _check_nifti(path, is_gzip(path))
     else:
         _check_itk(path)
+
+
+def is_gzip(path: Path) -> bool:
+    """Whether the file starts with gzip's magic bytes (a gzip file named .nii is read as one)."""
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(2) == b"\x1f\x8b"
+    except OSError as error:
+        raise UserInputError(f"cannot read {path}: {error.strerror or error}; check that the file is readable") from None
 
 
 def _check_nifti(path: Path, compressed: bool) -> None:

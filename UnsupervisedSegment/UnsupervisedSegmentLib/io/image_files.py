@@ -19,7 +19,7 @@ import numpy as np
 from ..core.errors import UserInputError, first_line
 from ..core.lazy import lazy_module
 from ..core.volume import Channel, Grid, component_names
-from .declared_size import check_declared_size, check_series_size
+from .declared_size import check_declared_size, check_series_size, is_gzip
 from .dicom import choose_series, read_series, series_name
 from .nifti1 import header_bytes
 from .nifti_gz import read_nifti_gz
@@ -97,15 +97,6 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, Grid]:
         raise UserInputError(f"cannot read {path} as NIfTI ({first_line(error)}); is it a valid image file?") from None
     array = _as_3d(array, path)
     return array, Grid(array.shape[:3], affine)
-
-
-def is_gzip(path: Path) -> bool:
-    """Whether the file starts with gzip's magic bytes."""
-    try:
-        with open(path, "rb") as stream:
-            return stream.read(2) == b"\x1f\x8b"
-    except OSError:
-        return path.name.lower().endswith(".gz")
 
 
 def _read_with_itk(path: Path) -> tuple[np.ndarray, Grid]:
