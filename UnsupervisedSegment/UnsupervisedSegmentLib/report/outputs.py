@@ -57,8 +57,8 @@ def atomic_output_dir(directory: str | Path) -> Iterator[Path]:
             for path in written:
                 os.replace(path, directory / path.name)
     except OSError as error:  # a full disk, a quota, a permission, a folder where a file should be
-        where = Path(error.filename).name if error.filename else directory
-        raise UserInputError(f"cannot write {directory / where if error.filename else directory}: "
+        where = directory / Path(error.filename).name if error.filename else directory  # the final path, not staging's
+        raise UserInputError(f"cannot write {where}: "
                              f"{error.strerror or error}; free some space or choose another --output-dir "
                              "(nothing was written)") from None
     finally:
