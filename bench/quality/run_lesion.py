@@ -157,8 +157,9 @@ def plain_flair_threshold(images: dict[str, np.ndarray], mask: np.ndarray, z: fl
     return mask & (images["flair"] > median + z * spread)
 
 
-def longitudinal_recall(patient: str, lesion_type: str = "ms") -> str:
-    """Changed lesions (expert change mask) found at visit 2 of a longitudinal MS patient: lesion-wise and voxel recall."""
+def longitudinal_recall(patient: str, lesion_type: str = "ms") -> tuple[str, float, float, float]:
+    """Changed lesions (expert change mask) found at visit 2 of a longitudinal MS patient: "found/all",
+    voxel recall, found mL and seconds."""
     import SimpleITK as sitk
 
     folder = DATA / f"open-ms-longitudinal-patient{patient}"
@@ -179,7 +180,7 @@ def longitudinal_recall(patient: str, lesion_type: str = "ms") -> str:
     parts, n = ndimage.label(truth, np.ones((3, 3, 3), bool))
     detected = len(set(np.unique(parts[common])) - {0})
     volume = found.sum() * np.prod(loaded.channels[0].grid.spacing) / 1000
-    return f"{detected}/{n} | {(common & truth).sum() / truth.sum():.2f} | {volume:.1f} | {seconds:.1f}"
+    return f"{detected}/{n}", float((common & truth).sum() / truth.sum()), float(volume), seconds
 
 
 #: MS parameters tried one at a time around the defaults: (constant, values).
@@ -206,12 +207,12 @@ def ms_parameter_table() -> list[str]:
             setattr(lesion_rule, name, value)
             found = find_lesion(images, mask, spacing, "ms").mask
             alone = find_lesion({"flair": images["flair"]}, mask, spacing, "ms").mask
-            recalls = [longitudinal_recall(patient).split(" | ")[:2] for patient in ("01", "03")]
+            recalls = [longitudinal_recall(patient)[:2] for patient in ("01", "03")]
             dice = 2 * (found & truth).sum() / (found.sum() + truth.sum())
             lines.append(f"| {name} | {value:g}{' (default)' if value == default else ''} | {dice:.3f} | "
                          f"{lesion_wise_f1(found, truth):.2f} | {found.sum() * np.prod(spacing) / 1000:.1f} | "
                          f"{2 * (alone & truth).sum() / (alone.sum() + truth.sum()):.3f} / {alone.sum() * np.prod(spacing) / 1000:.1f} | "
-                         + " | ".join(cell for pair in recalls for cell in pair) + " |")
+                         + " | ".join(f"{found} | {recall:.2f}" for found, recall in recalls) + " |")
             print(lines[-1], flush=True)
         setattr(lesion_rule, name, default)
     lines += ["", "patient19 columns: FLAIR + T1 unless said; patient01/03: FLAIR + T1 + T2 at visit 2. MS_LOW_Z 1.0 helps",
@@ -280,7 +281,8 @@ def main() -> None:
         lines += ["", "## MS, longitudinal patients at visit 2 (recall of the lesions that changed; precision not measurable)", "",
                   "| patient | changed lesions found | voxel recall | found mL | s |", "|---|---|---|---|---|"]
         for patient in ("01", "03"):
-            lines.append(f"| {patient} | {longitudinal_recall(patient)} |")
+            found, recall, volume, seconds = longitudinal_recall(patient)
+            lines.append(f"| {patient} | {found} | {recall:.2f} | {volume:.1f} | {seconds:.1f} |")
             print(lines[-1], flush=True)
         lines += ms_parameter_table()
     (HERE / "lesion_results.md").write_text("\n".join(lines) + "\n")
