@@ -79,3 +79,54 @@ def head_images(classes: np.ndarray, truth: np.ndarray, rng: np.random.Generator
 def skull_stripped(images: dict[str, np.ndarray], brain: np.ndarray) -> dict[str, np.ndarray]:
     """The images with everything outside the brain set to 0, as skull-stripping tools write them."""
     return {name: np.where(brain, image, 0).astype(np.float32) for name, image in images.items()}
+
+
+#: The lesions of a pair of visits: name -> (centre offset from the head's centre in voxels, radius in mm at
+#: the baseline, radius at the follow-up; 0: absent).
+VISIT_LESIONS = {"stable": ((-14, -20, 0), 4.5, 4.5), "enlarging": ((14, -20, 0), 3.0, 5.0),
+                 "resolved": ((-14, 22, -4), 4.5, 0.0), "new": ((14, 22, -4), 0.0, 4.5)}
+#: How the head moved between the visits: degrees about the S axis, mm; and the follow-up scanner's scale.
+VISIT_ROTATION_DEGREES = 6.0
+VISIT_SHIFT_MM = (4.0, -3.0, 5.0)
+VISIT_INTENSITY = (1.3, 20.0)
+FOLLOW_UP_SPACING = (1.5, 1.5, 2.0)
+
+
+def visit_classes(shape=(80, 96, 72), visit: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A head's class map at visit 0 (baseline) or 1 (follow-up) in the baseline's voxels, and each lesion's mask."""
+    classes, _, _, _ = head_phantom("none", shape=shape)
+    centre = np.array(shape) / 2
+    white = classes == WM
+    masks = {}
+    for name, (offset, *radii) in VISIT_LESIONS.items():
+        radius = radii[visit]
+        masks[name] = _ellipsoid(shape, centre + offset, (radius,) * 3) & white if radius else np.zeros(shape, bool)
+        classes[masks[name]] = LESION
+    return classes, masks
+
+
+def visit_pair(sequences=("flair", "t1"), seed: int = 0):
+    """((baseline images, baseline affine), (follow-up images, follow-up affine), baseline lesion masks,
+    follow-up lesion masks in baseline voxels): the follow-up head rotated and shifted, on a coarser grid,
+    at another intensity scale, with its own noise."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    base_classes, base_masks = visit_classes(visit=0)
+    follow_classes, follow_masks = visit_classes(visit=1)
+    base_affine = np.diag([*SPACING, 1.0])
+    angle = np.radians(VISIT_ROTATION_DEGREES)
+    motion = np.eye(4)
+    motion[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    centre_mm = np.array(base_classes.shape) * SPACING / 2
+    motion[:3, 3] = centre_mm - motion[:3, :3] @ centre_mm + VISIT_SHIFT_MM
+    follow_affine = np.diag([*FOLLOW_UP_SPACING, 1.0])
+    follow_shape = tuple(int(n * s / f) for n, s, f in zip(base_classes.shape, SPACING, FOLLOW_UP_SPACING))
+    to_baseline_voxels = np.linalg.inv(base_affine) @ np.linalg.inv(motion) @ follow_affine
+    moved = ndimage.affine_transform(follow_classes, to_baseline_voxels[:3, :3], offset=to_baseline_voxels[:3, 3],
+                                     output_shape=follow_shape, order=0, mode="constant", cval=BACKGROUND)
+    scale, shift = VISIT_INTENSITY
+    base_images = head_images(base_classes, np.zeros_like(base_masks["new"]), rng, sequences)
+    follow_images = {name: image * scale + shift * (image > 0)
+                     for name, image in head_images(moved, np.zeros(follow_shape, bool), rng, sequences).items()}
+    return (base_images, base_affine), (follow_images, follow_affine), base_masks, follow_masks

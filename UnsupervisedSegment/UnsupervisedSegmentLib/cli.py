@@ -76,6 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--no-report", dest="report", action="store_false", help="skip report.png per case")
     batch.add_argument("--preview", action="store_true", help="also render preview_3d.png and preview_axial.png per case (shown in review.html)")
     batch.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    compare = commands.add_parser("compare", help="lesion change between two visits (new, enlarging, shrinking)",
+                                  description="Register the follow-up onto the baseline and find the lesion voxels that "
+                                              "appeared, grew, shrank or resolved (MS follow-up). FLAIR alone works; "
+                                              "FLAIR with T1 and T2 is better.")
+    compare.add_argument("--baseline", nargs="+", required=True, metavar="FILE",
+                         help="the first visit's images; its first input is the output grid")
+    compare.add_argument("--follow-up", nargs="+", required=True, metavar="FILE",
+                         help="the later visit's images, the same sequences in the same order")
+    compare.add_argument("--names", nargs="+", metavar="NAME",
+                         help="one name per sequence (e.g. flair t1 t2), the same for both visits; default: the file names")
+    compare.add_argument("--output-dir", required=True, metavar="DIR", help="folder for the outputs (created if missing)")
+    compare.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     review = commands.add_parser("review", help="(re)build review.html of a batch output folder",
                                  description="Write DIR/review.html: one row per case of DIR/summary.csv, to check every case by eye.")
     review.add_argument("output_dir", metavar="DIR", help="the --output-dir of a batch run")
@@ -232,6 +244,23 @@ def command_batch(arguments: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def command_compare(arguments: argparse.Namespace) -> None:
+    """Compare two visits and print the lesion table's totals."""
+    from .cohort.runner import compare_to_directory
+    from .report.change_outputs import lesion_rows
+
+    check_names(arguments.names)
+    outcome = compare_to_directory(arguments.baseline, arguments.follow_up, arguments.output_dir, arguments.names,
+                                   progress=log.info)
+    for note in outcome.notes:
+        log.warning(note)
+    total = lesion_rows(outcome.comparison)[-1]
+    print(f"lesions: {total['baseline_ml']:.2f} mL at baseline, {total['follow_up_ml']:.2f} mL at follow-up; "
+          f"{total['new_or_enlarging_ml']:.2f} mL new or enlarging, {total['shrinking_or_resolved_ml']:.2f} mL "
+          f"shrinking or resolved ({total['change']})")
+    print("wrote: " + ", ".join(path.name for path in outcome.written))
+
+
 def command_evaluate(arguments: argparse.Namespace) -> None:
     """Print the overlap and distance measures of PRED against REF."""
     from .report.evaluation import compare_files
@@ -280,6 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {build_review(arguments.output_dir)}")
         elif arguments.command == "evaluate":
             command_evaluate(arguments)
+        elif arguments.command == "compare":
+            command_compare(arguments)
         else:
             command_run(arguments)
     except UserInputError as error:

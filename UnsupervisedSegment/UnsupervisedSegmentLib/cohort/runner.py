@@ -15,6 +15,7 @@ from ..core.options import SegmentationOptions
 from ..io.loading import load_inputs
 
 if TYPE_CHECKING:  # the engine (scikit-learn) is imported once the inputs have been read
+    from ..change.visits import VisitComparison
     from ..pipeline.segmentation import Progress, SegmentationResult
 
 
@@ -72,3 +73,32 @@ def run_to_directory(
                             extra=render_preview_files if request.preview else None)
     notes = [f"note: {message}" for message in loaded.messages + result.notes] + [f"warning: {w}" for w in result.warnings]
     return RunOutcome(result, written, notes)
+
+
+@dataclass
+class ComparisonOutcome:
+    """A finished comparison of two visits: the result, the files written, and notes for the user."""
+
+    comparison: VisitComparison
+    written: list[Path]
+    notes: list[str]
+
+
+def compare_to_directory(baseline: Sequence[str | Path], follow_up: Sequence[str | Path], output_dir: str | Path,
+                         names: Sequence[str] | None = None, progress: Progress | None = None) -> ComparisonOutcome:
+    """Read both visits (each onto its first input's grid), compare them and write the outputs atomically."""
+    from ..change.visits import compare_visits
+    from ..report.change_outputs import write_comparison
+
+    report = progress or (lambda message: None)
+    if len(baseline) != len(follow_up):
+        raise UserInputError(f"--baseline gives {len(baseline)} inputs and --follow-up {len(follow_up)}; "
+                             "give the same sequences for both visits")
+    report(f"reading {len(baseline)} input(s) per visit")
+    visits = [load_inputs(paths, names) for paths in (baseline, follow_up)]
+    report("registering the follow-up onto the baseline and comparing")
+    comparison = compare_visits(visits[0].channels, visits[1].channels)
+    report(f"writing outputs to {output_dir}")
+    written = write_comparison(comparison, output_dir)
+    messages = [f"baseline: {m}" for m in visits[0].messages] + [f"follow-up: {m}" for m in visits[1].messages]
+    return ComparisonOutcome(comparison, written, [f"note: {message}" for message in messages + comparison.notes])

@@ -13,6 +13,10 @@ QUANTISED_FILE = "quantised.nii.gz"
 LESION_FILE = "lesion.nii.gz"
 PREVIEW_3D_FILE = "preview_3d.png"
 PREVIEW_AXIAL_FILE = "preview_axial.png"
+#: A comparison of two visits' folder (besides SEGMENTATION_FILE and REPORT_FILE).
+CHANGE_FILE = "change.nii.gz"
+LESIONS_TABLE = "lesions.csv"
+REGISTERED_FOLLOW_UP_FILE = "registered_follow_up.nii.gz"
 #: A 2D picture's outputs as pictures.
 LABELS_PICTURE = "labels.png"
 SEGMENTATION_PICTURE = "segmentation.png"
@@ -27,4 +31,4 @@ REVIEW_PAGE = "review.html"
 #: Every file a run may write into its folder: what a later run into the same folder replaces or removes.
 RUN_FILES = frozenset({LABELS_FILE, SEGMENTATION_FILE, STATISTICS_FILE, REPORT_FILE, POSTERIORS_FILE, QUANTISED_FILE,
                        LESION_FILE, PREVIEW_3D_FILE, PREVIEW_AXIAL_FILE, LABELS_PICTURE, SEGMENTATION_PICTURE,
-                       QUANTISED_PICTURE, "quantised.jpg", "quantised.jpeg", "quantised.tif", "quantised.tiff", "quantised.bmp"})
+                       QUANTISED_PICTURE, CHANGE_FILE, LESIONS_TABLE, REGISTERED_FOLLOW_UP_FILE, "quantised.jpg", "quantised.jpeg", "quantised.tif", "quantised.tiff", "quantised.bmp"})

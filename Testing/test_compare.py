@@ -1,0 +1,166 @@
+"""Two visits compared (issue 23): a phantom head whose lesions appear, grow, stay and resolve between two
+visits that are rotated, shifted, on other grids and at another intensity scale; through the engine and the
+command line, and every refusal as one line."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import slicerio
+from conftest import save_nifti
+from lesion_phantoms import SPACING, VISIT_LESIONS, visit_pair
+from UnsupervisedSegmentLib.change.visits import NEW, SHRINKING, STABLE, compare_visits
+from UnsupervisedSegmentLib.cli import main
+from UnsupervisedSegmentLib.core.errors import UserInputError
+from UnsupervisedSegmentLib.core.volume import Channel, Grid
+
+VOXEL_ML = float(np.prod(SPACING)) / 1000
+
+
+def channels(images: dict[str, np.ndarray], affine: np.ndarray) -> list[Channel]:
+    return [Channel(name, data, Grid(data.shape, affine)) for name, data in images.items()]
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return visit_pair()
+
+
+@pytest.fixture(scope="module")
+def comparison(pair):
+    (base, base_affine), (follow, follow_affine), _, _ = pair
+    return compare_visits(channels(base, base_affine), channels(follow, follow_affine))
+
+
+def lesion_at(comparison, mask: np.ndarray):
+    """The lesion row whose voxels include the most of ``mask``."""
+    from scipy import ndimage
+
+    either = comparison.labels > 0
+    components, _ = ndimage.label(either, structure=np.ones((3, 3, 3), bool))
+    found = np.bincount(components[mask & either])
+    assert found[1:].sum() > 0, "the lesion was not found at all"
+    label = int(np.argmax(found[1:]) + 1)
+    order = list(dict.fromkeys(np.ravel(components, order="F")[np.ravel(components, order="F") > 0]))
+    return comparison.lesions[order.index(label)]
+
+
+def test_registration_recovers_the_head_motion(comparison):
+    assert 4.5 < comparison.transform.rotation_degrees < 7.5  # the phantom turned by 6 degrees
+    assert comparison.brain_overlap > 0.95
+
+
+@pytest.mark.parametrize("name", list(VISIT_LESIONS))
+def test_each_lesion_gets_its_change_class(comparison, pair, name):
+    _, _, base_masks, follow_masks = pair
+    lesion = lesion_at(comparison, base_masks[name] | follow_masks[name])
+    assert lesion.change == name
+
+
+def test_new_and_resolved_volumes(comparison, pair):
+    _, _, base_masks, follow_masks = pair
+    new = lesion_at(comparison, follow_masks["new"])
+    resolved = lesion_at(comparison, base_masks["resolved"])
+    truth = follow_masks["new"].sum() * VOXEL_ML
+    assert 0.6 * truth < new.new_ml < 1.8 * truth  # the follow-up's thicker slices blur the edge
+    assert new.baseline_ml == 0
+    assert 0.6 * truth < resolved.shrinking_ml < 1.6 * truth and resolved.follow_up_ml == 0
+
+
+def test_stable_lesion_has_no_change_and_the_change_map_leaves_it_out(comparison, pair):
+    _, _, base_masks, _ = pair
+    stable = lesion_at(comparison, base_masks["stable"])
+    assert stable.new_ml == 0 and stable.shrinking_ml == 0
+    assert stable.baseline_ml == stable.follow_up_ml > 0
+    inside = base_masks["stable"]
+    assert (comparison.labels[inside] == STABLE).mean() > 0.5
+    assert not comparison.change[inside].any()
+
+
+def test_nothing_changes_elsewhere(comparison, pair):
+    _, _, base_masks, follow_masks = pair
+    near_a_lesion = np.zeros_like(comparison.labels, bool)
+    for mask in [*base_masks.values(), *follow_masks.values()]:
+        near_a_lesion |= mask
+    from scipy import ndimage
+    near_a_lesion = ndimage.binary_dilation(near_a_lesion, iterations=3)
+    stray = np.isin(comparison.labels, (NEW, SHRINKING)) & ~near_a_lesion
+    assert stray.sum() * VOXEL_ML < 0.05
+
+
+def test_same_pair_same_result(pair, comparison):
+    (base, base_affine), (follow, follow_affine), _, _ = pair
+    again = compare_visits(channels(base, base_affine), channels(follow, follow_affine))
+    assert np.array_equal(again.labels, comparison.labels)
+
+
+def test_inputs_are_not_modified(pair):
+    (base, base_affine), (follow, follow_affine), _, _ = pair
+    copies = {name: data.copy() for name, data in [*base.items(), *[("f" + n, d) for n, d in follow.items()]]}
+    compare_visits(channels(base, base_affine), channels(follow, follow_affine))
+    assert all(np.array_equal(base[n], copies[n]) for n in base)
+    assert all(np.array_equal(follow[n], copies["f" + n]) for n in follow)
+
+
+def write_visits(pair, folder: Path) -> tuple[list[str], list[str]]:
+    (base, base_affine), (follow, follow_affine), _, _ = pair
+    baseline = [str(save_nifti(data, folder / f"v1_{name}.nii.gz", base_affine)) for name, data in base.items()]
+    follow_up = [str(save_nifti(data, folder / f"v2_{name}.nii.gz", follow_affine)) for name, data in follow.items()]
+    return baseline, follow_up
+
+
+def test_command_line_writes_every_output(pair, tmp_path, capsys):
+    baseline, follow_up = write_visits(pair, tmp_path)
+    out = tmp_path / "out"
+    assert main(["compare", "--baseline", *baseline, "--follow-up", *follow_up, "--names", "flair", "t1",
+                 "--output-dir", str(out), "-q"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["change.nii.gz", "lesions.csv", "registered_follow_up.nii.gz",
+                                                     "report.png", "segmentation.seg.nrrd"]
+    change = nib.load(out / "change.nii.gz")
+    assert change.shape == nib.load(baseline[0]).shape
+    assert np.allclose(change.affine, nib.load(baseline[0]).affine)
+    assert set(np.unique(np.asarray(change.dataobj))) == {0, 1, 2}
+    registered = nib.load(out / "registered_follow_up.nii.gz")
+    assert registered.shape == change.shape
+    segmentation = slicerio.read_segmentation(str(out / "segmentation.seg.nrrd"))
+    assert [s["name"] for s in segmentation["segments"]] == ["New or enlarging", "Shrinking or resolved", "Stable lesion"]
+    rows = list(csv.DictReader(open(out / "lesions.csv")))
+    assert rows[-1]["lesion"] == "total"
+    assert {row["change"] for row in rows[:-1]} >= {"new", "enlarging", "resolved", "stable"}
+    assert float(rows[-1]["new_or_enlarging_ml"]) == pytest.approx(
+        sum(float(row["new_or_enlarging_ml"]) for row in rows[:-1]), rel=1e-4)
+    printed = capsys.readouterr().out
+    assert "new or enlarging" in printed and "wrote: change.nii.gz" in printed
+
+
+def refused(arguments: list[str], capsys) -> str:
+    assert main([*arguments, "-q"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in lines[0]
+    return lines[0]
+
+
+def test_refusals_are_one_line(pair, tmp_path, capsys):
+    baseline, follow_up = write_visits(pair, tmp_path)
+    out = str(tmp_path / "out")
+    assert "same sequences" in refused(["compare", "--baseline", *baseline, "--follow-up", follow_up[0],
+                                        "--output-dir", out], capsys)
+    assert "FLAIR or T2" in refused(["compare", "--baseline", baseline[1], "--follow-up", follow_up[1],
+                                     "--names", "t1", "--output-dir", out], capsys)
+    noise = np.random.default_rng(0).uniform(1, 500, (60, 60, 40)).astype(np.float32)
+    other = str(save_nifti(noise, tmp_path / "noise.nii.gz", np.diag([1.5, 1.5, 1.5, 1.0])))
+    message = refused(["compare", "--baseline", baseline[0], "--follow-up", other, "--names", "flair",
+                       "--output-dir", out], capsys)
+    assert "registering the follow-up" in message or "no brain" in message
+    assert not Path(out).exists()
+
+
+def test_compare_visits_refuses_different_names(pair):
+    (base, base_affine), (follow, follow_affine), _, _ = pair
+    follow_channels = channels(follow, follow_affine)[::-1]
+    with pytest.raises(UserInputError, match="same sequences"):
+        compare_visits(channels(base, base_affine), follow_channels)

@@ -1,0 +1,166 @@
+"""Which lesion voxels changed between two visits on one grid (the follow-up already registered).
+
+The rule
+--------
+1. **Each visit's brain and lesions** come from the lesion rule (:mod:`lesion.rule`): its brain, its
+   z-maps against normal tissue, and the MS rule's lesions (FLAIR or T2 hyperintense foci that the
+   brain tissue model cannot explain).
+2. **One intensity scale.** The change is read on FLAIR (else T2), as z against normal tissue, both
+   visits smoothed by ``SMOOTH_MM`` (scans of different resolution and noise look alike). The
+   follow-up's z is mapped onto the baseline's by their quantiles inside the shared brain (a scanner,
+   coil or protocol change alters contrast, not only scale), then a differential bias field, the
+   difference of normal-looking voxels smoothed over ``BIAS_MM``, is removed.
+3. **Change.** With d = follow-up - baseline, a voxel is *new or enlarging* when d > ``CHANGE_Z``,
+   the follow-up is lesion-bright (z > ``LESION_Z``) and the baseline was not CSF-dark (z >
+   ``CSF_Z``: a ventricle edge moved by the registration is not a lesion); *shrinking or resolved*
+   symmetrically. With T2 beside FLAIR, T2 must change in the same direction (T1 is not used here: MS
+   lesions are often as dark on T1 as CSF). Only 26-connected foci with ``MIN_FOCUS_VOXELS``
+   voxels of |d| > ``CHANGE_Z + SEED_MARGIN`` are kept, and only deeper than the lesion rule's rim.
+4. **Lesions at each visit.** A voxel the MS rule finds at both visits and that did not change is a
+   *stable* lesion voxel (one found at a single visit without a significant change is noise at the rule's
+   threshold); the baseline's lesion is the stable and shrinking voxels, the follow-up's the stable and new.
+
+The thresholds are in units of the baseline's normal-tissue spread; bench/quality/run_change.py
+shows what each does on every development pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.lazy import lazy_module
+from ..core.volume import bounding_box
+from ..lesion.rule import MIN_FOCUS_VOXELS, Evidence, gather_evidence, image_border, ms_rule
+
+ndimage = lazy_module("scipy.ndimage")
+
+SMOOTH_MM = 0.7
+BIAS_MM = 15.0
+CHANGE_Z = 1.5
+SEED_MARGIN = 0.5
+LESION_Z = 1.0
+CSF_Z = -1.5
+NORMAL_Z = 2.0
+NEIGHBOUR_MM = 2.5
+QUANTILES = np.linspace(0.5, 99.5, 199)
+
+
+@dataclass(frozen=True)
+class ChangeMaps:
+    """Boolean maps on the baseline grid, and how they were found."""
+
+    new: np.ndarray
+    shrinking: np.ndarray
+    stable: np.ndarray
+    notes: list[str]
+
+    @property
+    def baseline_lesion(self) -> np.ndarray:
+        """The lesion at the baseline: stable and shrinking voxels."""
+        return self.stable | self.shrinking
+
+    @property
+    def follow_up_lesion(self) -> np.ndarray:
+        """The lesion at the follow-up: stable and new voxels."""
+        return self.stable | self.new
+
+
+def smooth(values: np.ndarray, sigma_mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Gaussian smoothing with ``sigma_mm`` along every axis."""
+    return ndimage.gaussian_filter(values.astype(np.float32), [sigma_mm / s for s in spacing])
+
+
+def smooth_within(values: np.ndarray, region: np.ndarray, sigma_mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Normalised convolution: the local mean of ``values`` over ``region`` only."""
+    weights = smooth(region.astype(np.float32), sigma_mm, spacing)
+    total = smooth(np.where(region, values, 0).astype(np.float32), sigma_mm, spacing)
+    return total / np.maximum(weights, np.float32(1e-3))
+
+
+def match_quantiles(values: np.ndarray, reference: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """``values`` mapped so that their quantiles in ``region`` equal ``reference``'s; beyond the outer quantiles
+    (where lesions lie) the map goes on straight, with the slope of a line fitted through all of them."""
+    source = np.percentile(values[region], QUANTILES)
+    target = np.percentile(reference[region], QUANTILES)
+    slope = np.polyfit(source, target, 1)[0] if np.ptp(source) > 0 else 1.0
+    mapped = np.interp(values, source, target)
+    mapped += np.where(values > source[-1], (values - source[-1]) * slope, 0.0)
+    mapped += np.where(values < source[0], (values - source[0]) * slope, 0.0)
+    return mapped.astype(np.float32)
+
+
+def matched_difference(base: np.ndarray, follow: np.ndarray, brain: np.ndarray,
+                       spacing: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Smoothed baseline, follow-up on the baseline's scale (quantiles, differential bias), and their difference."""
+    base, follow = smooth(base, SMOOTH_MM, spacing), smooth(follow, SMOOTH_MM, spacing)
+    follow = match_quantiles(follow, base, brain)
+    normal = brain & (np.abs(base) < NORMAL_Z) & (np.abs(follow) < NORMAL_Z)
+    follow = follow - smooth_within(follow - base, normal, BIAS_MM, spacing)
+    return base, follow, follow - base
+
+
+def tolerant_differences(before: np.ndarray, after: np.ndarray,
+                         spacing: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """How much brighter the follow-up is than the baseline's brightest neighbour, and the baseline than the
+    follow-up's: a lesion edge moved by a voxel (registration, partial volume) is no change. Neighbours lie
+    within ``NEIGHBOUR_MM`` along each axis (thick slices: none across them)."""
+    size = [3 if s <= NEIGHBOUR_MM else 1 for s in spacing]
+    return (after - ndimage.maximum_filter(before, size=size), before - ndimage.maximum_filter(after, size=size))
+
+
+def evidence_of(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacing: tuple[float, float, float],
+                border: np.ndarray) -> tuple[Evidence, np.ndarray]:
+    """A visit's lesion evidence and its MS-rule lesions."""
+    evidence = gather_evidence(channels, mask, spacing, border)
+    return evidence, ms_rule(evidence)
+
+
+def keep_foci(candidate: np.ndarray, strength: np.ndarray) -> np.ndarray:
+    """26-connected parts of ``candidate`` holding ``MIN_FOCUS_VOXELS`` voxels of ``strength`` > CHANGE_Z + SEED_MARGIN."""
+    components, n = ndimage.label(candidate, structure=np.ones((3, 3, 3), bool))
+    seeds = candidate & (strength > CHANGE_Z + SEED_MARGIN)
+    keep = np.bincount(components[seeds], minlength=n + 1) >= MIN_FOCUS_VOXELS
+    keep[0] = False
+    return keep[components]
+
+
+def detect_change(baseline: Mapping[str, np.ndarray], follow_up: Mapping[str, np.ndarray], mask: np.ndarray,
+                  spacing: tuple[float, float, float]) -> ChangeMaps:
+    """The change maps of two visits on one grid (rule: module docstring); ``mask`` holds both visits' voxels."""
+    box = bounding_box(mask)
+    border = image_border(box, mask.shape)
+    inside = np.ascontiguousarray(mask[box])
+    base, base_lesion = evidence_of(_crop(baseline, box), inside, spacing, border)
+    follow, follow_lesion = evidence_of(_crop(follow_up, box), inside, spacing, border)
+    role = "flair" if "flair" in base.z and "flair" in follow.z else "t2"
+    brain = base.brain & follow.brain
+    search = base.search & follow.search
+    before, after, _ = matched_difference(base.z[role], follow.z[role], brain, spacing)
+    brighter, darker = tolerant_differences(before, after, spacing)
+    new = search & (brighter > CHANGE_Z) & (after > LESION_Z) & (before > CSF_Z)
+    shrinking = search & (darker > CHANGE_Z) & (before > LESION_Z) & (after > CSF_Z)
+    notes = [f"change read on {role}: smoothed {SMOOTH_MM:g} mm, follow-up matched to baseline by quantiles, "
+             f"differential bias over {BIAS_MM:g} mm removed; |change| > {CHANGE_Z:g} baseline spreads"]
+    if role == "flair" and "t2" in base.z and "t2" in follow.z:
+        t2_difference = matched_difference(base.z["t2"], follow.z["t2"], brain, spacing)[2]
+        new, shrinking = new & (t2_difference > 0), shrinking & (t2_difference < 0)
+        notes.append("T2 at both visits: it must change the same way")
+    new, shrinking = keep_foci(new, brighter), keep_foci(shrinking, darker)
+    stable = base_lesion & follow_lesion & ~new & ~shrinking
+    new, shrinking, stable = (_uncrop(part, box, mask.shape) for part in (new, shrinking, stable))
+    return ChangeMaps(new, shrinking, stable, notes + base.notes[-1:] + follow.notes[-1:])
+
+
+def _crop(channels: Mapping[str, np.ndarray], box: tuple[slice, ...]) -> dict[str, np.ndarray]:
+    """C-ordered float32 copies of the channels' ``box``."""
+    return {name: np.ascontiguousarray(np.asarray(data, np.float32)[box]) for name, data in channels.items()}
+
+
+def _uncrop(part: np.ndarray, box: tuple[slice, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """A cropped map back on the full grid."""
+    full = np.zeros(shape, dtype=bool)
+    full[box] = part
+    return full

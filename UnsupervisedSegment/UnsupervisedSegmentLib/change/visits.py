@@ -1,0 +1,161 @@
+"""Two visits of one patient compared end to end in memory: registration, change, lesions, table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.errors import UserInputError
+from ..core.lazy import lazy_module
+from ..core.palette import Segment
+from ..core.roles import channel_role
+from ..core.volume import Channel, Grid
+from ..lesion.rule import brain_regions, image_border
+from .detection import ChangeMaps, detect_change
+from .registration import RigidTransform, register_rigid, resample_through
+
+ndimage = lazy_module("scipy.ndimage")
+
+#: Labels of the change map (change.nii.gz) and of the segmentation (which adds the stable lesion).
+NEW, SHRINKING, STABLE = 1, 2, 3
+CHANGE_SEGMENTS = (Segment(NEW, "New or enlarging", (0.90, 0.16, 0.12)),
+                   Segment(SHRINKING, "Shrinking or resolved", (0.16, 0.47, 0.90)),
+                   Segment(STABLE, "Stable lesion", (0.98, 0.80, 0.20)))
+#: A registration whose brains overlap (Dice) less than this is refused (same patient: .97-.99; another
+#: patient's head .83; see bench/quality/run_change.py) ...
+MIN_BRAIN_OVERLAP = 0.85
+#: ... or whose first inputs, smoothed by CORRELATION_SMOOTHING_MM, correlate less than this inside the brains.
+MIN_CORRELATION = 0.2
+CORRELATION_SMOOTHING_MM = 2.0
+MM3_PER_ML = 1000.0
+
+
+@dataclass(frozen=True)
+class LesionChange:
+    """One lesion (a 26-connected part of the lesion at either visit) and how it changed."""
+
+    lesion_id: int
+    centre_ras: tuple[float, float, float]
+    baseline_ml: float
+    follow_up_ml: float
+    new_ml: float
+    shrinking_ml: float
+    change: str
+
+
+@dataclass(frozen=True)
+class VisitComparison:
+    """The comparison of two visits on the baseline's first input grid."""
+
+    grid: Grid
+    labels: np.ndarray  # 0, NEW, SHRINKING, STABLE
+    lesions: list[LesionChange]
+    baseline: Channel  # the baseline's first input
+    registered_follow_up: Channel  # the follow-up's first input on the baseline grid
+    transform: RigidTransform
+    brain_overlap: float
+    notes: list[str]
+
+    @property
+    def change(self) -> np.ndarray:
+        """0 unchanged (stable lesion voxels included), 1 new or enlarging, 2 shrinking or resolved."""
+        return np.where(self.labels == STABLE, 0, self.labels).astype(np.uint8)
+
+
+def check_visits(baseline: Sequence[Channel], follow_up: Sequence[Channel]) -> None:
+    """One-line errors: the visits must have the same names, and FLAIR or T2 among them."""
+    names = [channel.name for channel in baseline]
+    if names != [channel.name for channel in follow_up]:
+        raise UserInputError(f"the baseline ({', '.join(names)}) and the follow-up "
+                             f"({', '.join(c.name for c in follow_up)}) must list the same sequences in the same order")
+    if not any(channel_role(name) in ("flair", "t2") for name in names):
+        raise UserInputError(f"comparing visits needs a FLAIR or T2 among the sequences ({', '.join(names)}); "
+                             "name it with --names (e.g. --names flair t1)")
+
+
+def brain_of(channels: Sequence[Channel]) -> np.ndarray:
+    """The lesion rule's brain of a visit (its first input's grid)."""
+    data = {channel.name: channel.data for channel in channels}
+    roles = {name: role for name in data if (role := channel_role(name)) is not None}
+    mask = np.all([np.asarray(d) != 0 for d in data.values()], axis=0)
+    border = image_border(tuple(slice(0, n) for n in mask.shape), mask.shape)
+    return brain_regions(mask, data, channels[0].grid.spacing, roles, border)[1]
+
+
+def smoothed_correlation(first: Channel, second: Channel, region: np.ndarray) -> float:
+    """Pearson correlation of two images on one grid inside ``region``, both smoothed (noise does not count)."""
+    if np.count_nonzero(region) < 2:
+        return 0.0
+    sigma = [CORRELATION_SMOOTHING_MM / s for s in first.grid.spacing]
+    values = [ndimage.gaussian_filter(np.asarray(c.data, np.float32), sigma)[region] for c in (first, second)]
+    if min(np.std(v) for v in values) == 0:
+        return 0.0
+    return float(np.corrcoef(*values)[0, 1])
+
+
+def compare_visits(baseline: Sequence[Channel], follow_up: Sequence[Channel]) -> VisitComparison:
+    """Register ``follow_up`` onto ``baseline`` (each a visit's channels on its own first input's grid) and find
+    what changed; a registration that leaves the brains apart is a UserInputError."""
+    check_visits(baseline, follow_up)
+    grid = baseline[0].grid
+    base_brain = brain_of(baseline)
+    if not base_brain.any():
+        raise UserInputError(f"no brain found in the baseline {baseline[0].name}: is it a brain MRI?")
+    transform = register_rigid(baseline[0], follow_up[0], base_brain)
+    registered = [Channel(c.name, resample_through(c, grid, transform), grid) for c in follow_up]
+    follow_brain = brain_of(registered)
+    overlap = 2 * np.count_nonzero(base_brain & follow_brain) / max(1, base_brain.sum() + follow_brain.sum())
+    agreement = smoothed_correlation(baseline[0], registered[0], base_brain & follow_brain)
+    if overlap < MIN_BRAIN_OVERLAP or agreement < MIN_CORRELATION:
+        raise UserInputError(f"registering the follow-up {follow_up[0].name} onto the baseline failed: the brains "
+                             f"overlap {overlap:.0%} (at least {MIN_BRAIN_OVERLAP:.0%} expected), their intensities "
+                             f"correlate {agreement:.2f} (at least {MIN_CORRELATION:g}); check that both visits are "
+                             "the same patient's head and that the sequences are named alike")
+    mask = np.all([np.asarray(c.data) != 0 for c in [*baseline, *registered]], axis=0)
+    maps = detect_change({c.name: c.data for c in baseline}, {c.name: c.data for c in registered}, mask, grid.spacing)
+    labels = np.zeros(grid.shape, np.uint8)
+    labels[maps.stable] = STABLE
+    labels[maps.new] = NEW
+    labels[maps.shrinking] = SHRINKING
+    notes = [f"follow-up registered rigidly: rotated {transform.rotation_degrees:.1f} degrees, moved "
+             f"{transform.translation_mm:.1f} mm; brains overlap {overlap:.0%}, intensities correlate {agreement:.2f}",
+             *maps.notes]
+    return VisitComparison(grid, labels, lesion_changes(maps, grid), baseline[0], registered[0], transform,
+                           overlap, notes)
+
+
+def lesion_changes(maps: ChangeMaps, grid: Grid) -> list[LesionChange]:
+    """One row per 26-connected lesion of either visit, in order of its first voxel (i fastest)."""
+    either = maps.baseline_lesion | maps.follow_up_lesion
+    components, n = ndimage.label(either, structure=np.ones((3, 3, 3), bool))
+    if n == 0:
+        return []
+    ml = grid.voxel_volume_mm3 / MM3_PER_ML
+    order = np.ravel(components, order="F")
+    first_seen = list(dict.fromkeys(order[order > 0]))  # components in storage order, i fastest
+    counts = {name: np.bincount(components[part], minlength=n + 1) * ml
+              for name, part in (("baseline", maps.baseline_lesion), ("follow_up", maps.follow_up_lesion),
+                                 ("new", maps.new), ("shrinking", maps.shrinking))}
+    centres = ndimage.center_of_mass(either, components, range(1, n + 1))
+    rows = []
+    for number, component in enumerate(first_seen, start=1):
+        centre = grid.affine @ np.array([*centres[component - 1], 1.0])
+        values = {name: float(count[component]) for name, count in counts.items()}
+        rows.append(LesionChange(number, tuple(float(x) for x in centre[:3]), values["baseline"], values["follow_up"],
+                                 values["new"], values["shrinking"], change_class(**values)))
+    return rows
+
+
+def change_class(baseline: float, follow_up: float, new: float, shrinking: float) -> str:
+    """new, resolved, enlarging, shrinking or stable."""
+    if baseline == 0:
+        return "new"
+    if follow_up == 0:
+        return "resolved"
+    if new > shrinking:
+        return "enlarging"
+    if shrinking > new:
+        return "shrinking"
+    return "stable"

@@ -1,0 +1,77 @@
+"""report.png of a comparison of two visits: the slices with the most change, baseline and registered
+follow-up side by side, the new or enlarging lesion voxels outlined in red and the shrinking or resolved
+ones in blue, on both visits (drawn on the raster canvas, no matplotlib)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..change.visits import CHANGE_SEGMENTS, NEW, SHRINKING, STABLE, VisitComparison
+from ..core.volume import Grid
+from .planar import upright
+from .raster import Canvas, grid_boxes
+
+SLICES = 3
+PANEL = 320
+MARGINS = (0.02, 0.98, 0.03, 0.90)
+LOW_HIGH_PERCENTILES = (1.0, 99.5)
+
+
+def slices_with_most_change(labels: np.ndarray, count: int = SLICES) -> list[int]:
+    """The ``count`` axial slices (k) holding the most changed voxels, in order; the middle slice when none changed."""
+    changed = np.count_nonzero((labels == NEW) | (labels == SHRINKING), axis=(0, 1))
+    if not changed.any():
+        return [labels.shape[2] // 2]
+    ranked = [int(k) for k in np.argsort(-changed, kind="stable") if changed[k] > 0][:count]
+    return sorted(ranked)
+
+
+def outline(mask: np.ndarray) -> np.ndarray:
+    """The pixels of ``mask`` that touch a pixel outside it (4-neighbours)."""
+    inner = mask.copy()
+    inner[1:] &= mask[:-1]
+    inner[:-1] &= mask[1:]
+    inner[:, 1:] &= mask[:, :-1]
+    inner[:, :-1] &= mask[:, 1:]
+    return mask & ~inner
+
+
+def slice_picture(values: np.ndarray, labels: np.ndarray, k: int, grid: Grid, window: tuple[float, float]) -> np.ndarray:
+    """A grey slice (rows, columns, 3 in 0..1) with the change outlined and the stable lesion faintly tinted."""
+    low, high = window
+    grey = np.clip((values[:, :, k] - low) / max(high - low, 1e-6), 0, 1)
+    rgb = np.repeat(upright(grey, grid)[..., None], 3, axis=2)
+    plane = upright(labels[:, :, k], grid)
+    for segment in CHANGE_SEGMENTS:
+        if segment.label == STABLE:
+            tint = plane == STABLE
+            rgb[tint] = 0.7 * rgb[tint] + 0.3 * np.asarray(segment.color)
+        else:
+            rgb[outline(plane == segment.label)] = segment.color
+    return rgb
+
+
+def save_change_report(comparison: VisitComparison, path: str | Path) -> None:
+    """Draw the slices with the most change, both visits side by side, and save them as a PNG."""
+    picks = slices_with_most_change(comparison.labels)
+    canvas = Canvas(2 * PANEL, PANEL * len(picks) + PANEL // 4)
+    boxes = grid_boxes(canvas.pixels.shape[1], canvas.pixels.shape[0], len(picks), 2, MARGINS, 0.02, 0.08)
+    ml = comparison.grid.voxel_volume_mm3 / 1000.0
+    for row, k in enumerate(picks):
+        for column, channel in enumerate((comparison.baseline, comparison.registered_follow_up)):
+            data = np.asarray(channel.data)
+            window = tuple(np.percentile(data[data > 0], LOW_HIGH_PERCENTILES)) if (data > 0).any() else (0.0, 1.0)
+            box = boxes[row][column]
+            canvas.picture(slice_picture(data, comparison.labels, k, comparison.grid, window), box)
+            new = np.count_nonzero(comparison.labels[:, :, k] == NEW) * ml
+            gone = np.count_nonzero(comparison.labels[:, :, k] == SHRINKING) * ml
+            title = (f"baseline, slice {k}" if column == 0
+                     else f"follow-up (registered): +{new:.2f} mL, -{gone:.2f} mL")
+            canvas.text(((box.left + box.right) / 2, box.top - 8), title, 11)
+    total_new = np.count_nonzero(comparison.labels == NEW) * ml
+    total_gone = np.count_nonzero(comparison.labels == SHRINKING) * ml
+    canvas.text((canvas.pixels.shape[1] / 2, 14), f"Lesion change: {total_new:.2f} mL new or enlarging (red), "
+                f"{total_gone:.2f} mL shrinking or resolved (blue), stable lesion tinted", 13)
+    canvas.save_png(path)
