@@ -164,3 +164,37 @@ def test_compare_visits_refuses_different_names(pair):
     follow_channels = channels(follow, follow_affine)[::-1]
     with pytest.raises(UserInputError, match="same sequences"):
         compare_visits(channels(base, base_affine), follow_channels)
+
+
+def test_batch_of_visit_pairs_summarises_change_and_shows_it_on_the_review_page(pair, tmp_path):
+    pytest.importorskip("distributed")
+    baseline, follow_up = write_visits(pair, tmp_path)
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("case_id,baseline_flair,baseline_t1,follow_up_flair,follow_up_t1\n"
+                        f"patient,{baseline[0]},{baseline[1]},{follow_up[0]},{follow_up[1]}\n"
+                        f"missing,{baseline[0]},{baseline[1]},missing.nii.gz,{follow_up[1]}\n")
+    out = tmp_path / "out"
+    assert main(["batch", str(manifest), "--output-dir", str(out), "--workers", "1", "-q"]) == 1  # one pair fails
+    rows = {row["case_id"]: row for row in csv.DictReader(open(out / "summary.csv"))}
+    done = rows["patient"]
+    assert done["status"] == "done"
+    assert float(done["volume_ml_New or enlarging"]) > 0.3 and float(done["volume_ml_Shrinking or resolved"]) > 0.3
+    assert int(done["lesions_new"]) >= 1 and int(done["lesions_resolved"]) >= 1 and int(done["lesions_stable"]) >= 1
+    assert rows["missing"]["status"] == "failed" and "missing.nii.gz" in rows["missing"]["error"]
+    assert sorted(p.name for p in (out / "patient").iterdir()) == [
+        "case.json", "change.nii.gz", "lesions.csv", "registered_follow_up.nii.gz", "report.png", "review.json",
+        "segmentation.seg.nrrd", "thumbnail.png"]
+    page = (out / "review.html").read_text()
+    assert "New or enlarging" in page and "patient/thumbnail.png" in page and "1 new" in page
+
+
+def test_pair_manifest_columns_must_match(tmp_path):
+    from UnsupervisedSegmentLib.cohort.manifest import read_manifest
+
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("case_id,baseline_flair,follow_up_t2\na,x.nii.gz,y.nii.gz\n")
+    with pytest.raises(UserInputError, match="same names in the same order"):
+        read_manifest(manifest)
+    manifest.write_text("case_id,baseline_flair,follow_up_flair\na,x.nii.gz,y.nii.gz\n")
+    case = read_manifest(manifest)[0]
+    assert case.names == ("flair",) and case.inputs[0].name == "x.nii.gz" and case.follow_up[0].name == "y.nii.gz"

@@ -23,6 +23,8 @@ NEW, SHRINKING, STABLE = 1, 2, 3
 CHANGE_SEGMENTS = (Segment(NEW, "New or enlarging", (0.90, 0.16, 0.12)),
                    Segment(SHRINKING, "Shrinking or resolved", (0.16, 0.47, 0.90)),
                    Segment(STABLE, "Stable lesion", (0.98, 0.80, 0.20)))
+#: The change classes of a lesion (lesions.csv, the batch summary), in this order.
+CHANGE_CLASSES = ("new", "enlarging", "shrinking", "resolved", "stable")
 #: A registration whose brains overlap (Dice) less than this is refused (same patient: .97-.99; another
 #: patient's head .83; see bench/quality/run_change.py) ...
 MIN_BRAIN_OVERLAP = 0.85

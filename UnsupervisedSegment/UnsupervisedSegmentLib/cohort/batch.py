@@ -23,9 +23,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+
 from ..core.errors import UserInputError
+from ..change.visits import CHANGE_CLASSES, CHANGE_SEGMENTS, VisitComparison
 from ..core.output_files import (
     CASE_RECORD_FILE,
+    CHANGE_FILE,
+    LESIONS_TABLE,
+    REGISTERED_FOLLOW_UP_FILE,
     LABELS_FILE,
     REPORT_FILE,
     SEGMENTATION_FILE,
@@ -34,9 +40,10 @@ from ..core.output_files import (
 )
 from ..core.palette import LESION_NAME
 from ..pipeline.segmentation import SegmentationResult
+from ..report.change_report import write_comparison_review
 from ..report.thumbnail import write_case_review
 from .manifest import Case
-from .runner import RunRequest, run_to_directory
+from .runner import RunRequest, compare_to_directory, run_to_directory
 
 PARTIAL_PREFIX = ".partial-"
 SUMMARY_COLUMNS = ["case_id", "status", "error", "k", "seconds", "run"]
@@ -44,15 +51,17 @@ SUMMARY_COLUMNS = ["case_id", "status", "error", "k", "seconds", "run"]
 Row = dict[str, object]
 
 
-def expected_files(request: RunRequest) -> list[str]:
-    """The files a complete case folder holds."""
+def expected_files(request: RunRequest, pair: bool = False) -> list[str]:
+    """The files a complete case folder holds (``pair``: a comparison of two visits)."""
+    if pair:
+        return [CHANGE_FILE, SEGMENTATION_FILE, LESIONS_TABLE, REGISTERED_FOLLOW_UP_FILE, REPORT_FILE, CASE_RECORD_FILE]
     files = [LABELS_FILE, SEGMENTATION_FILE, STATISTICS_FILE, CASE_RECORD_FILE]
     return files + [REPORT_FILE] if request.report else files
 
 
-def case_is_complete(case_dir: Path, request: RunRequest) -> bool:
+def case_is_complete(case_dir: Path, request: RunRequest, pair: bool = False) -> bool:
     """True when ``case_dir`` holds every output of a finished case."""
-    return all((case_dir / name).is_file() for name in expected_files(request))
+    return all((case_dir / name).is_file() for name in expected_files(request, pair))
 
 
 def process_case(case: Case, output_root: str | Path, request: RunRequest, force: bool = False, threads: int = 1) -> Row:
@@ -60,17 +69,22 @@ def process_case(case: Case, output_root: str | Path, request: RunRequest, force
     from threadpoolctl import threadpool_limits
 
     target = Path(output_root) / case.case_id
-    if not force and case_is_complete(target, request):
+    if not force and case_is_complete(target, request, pair=bool(case.follow_up)):
         record = json.loads((target / CASE_RECORD_FILE).read_text())
         return {**record, "run": "reused"}
     staging = Path(output_root) / f"{PARTIAL_PREFIX}{case.case_id}-{uuid.uuid4().hex[:8]}"
     started = time.perf_counter()
     try:
         with threadpool_limits(limits=threads):
-            outcome = run_to_directory(case.inputs, staging, case_request(case, request),
-                                       mask=str(case.mask) if case.mask else None)
-        write_case_review(outcome.result, outcome.notes, staging)
-        record = case_record(case, outcome.result, time.perf_counter() - started)
+            if case.follow_up:
+                compared = compare_to_directory(case.inputs, case.follow_up, staging, case.names)
+                write_comparison_review(compared.comparison, compared.notes, staging)
+                record = pair_record(case, compared.comparison, time.perf_counter() - started)
+            else:
+                outcome = run_to_directory(case.inputs, staging, case_request(case, request),
+                                           mask=str(case.mask) if case.mask else None)
+                write_case_review(outcome.result, outcome.notes, staging)
+                record = case_record(case, outcome.result, time.perf_counter() - started)
         (staging / CASE_RECORD_FILE).write_text(json.dumps(record, indent=1))
         _replace_dir(staging, target)
         return {**record, "run": "computed"}
@@ -99,6 +113,21 @@ def case_record(case: Case, result: SegmentationResult, seconds: float) -> Row:
     if result.lesion is not None:
         row["lesion_volume_ml"] = row.get(f"volume_ml_{LESION_NAME}", 0.0)
         row["lesion_type"] = result.lesion_type
+    return row
+
+
+def pair_record(case: Case, comparison: VisitComparison, seconds: float) -> Row:
+    """The summary row of a compared visit pair: the change volumes, the lesion volume at each visit and the
+    number of lesions per change class."""
+    row: Row = {"case_id": case.case_id, "status": "done", "error": "", "k": "", "seconds": round(seconds, 2)}
+    ml = comparison.grid.voxel_volume_mm3 / 1000.0
+    for segment in CHANGE_SEGMENTS:
+        row[f"volume_ml_{segment.name}"] = round(float(np.count_nonzero(comparison.labels == segment.label) * ml), 4)
+    row["lesion_volume_ml"] = round(sum(lesion.follow_up_ml for lesion in comparison.lesions), 4)
+    row["baseline_lesion_volume_ml"] = round(sum(lesion.baseline_ml for lesion in comparison.lesions), 4)
+    classes = [lesion.change for lesion in comparison.lesions]
+    for name in CHANGE_CLASSES:
+        row[f"lesions_{name}"] = classes.count(name)
     return row
 
 

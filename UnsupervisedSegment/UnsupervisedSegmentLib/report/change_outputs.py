@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..change.visits import CHANGE_SEGMENTS, VisitComparison
+from ..change.visits import CHANGE_CLASSES, CHANGE_SEGMENTS, VisitComparison
 from ..core.output_files import CHANGE_FILE, LESIONS_TABLE, REGISTERED_FOLLOW_UP_FILE, REPORT_FILE, SEGMENTATION_FILE
 from ..io.image_files import write_nifti
 from ..io.segfile import write_seg_nrrd
@@ -21,7 +21,7 @@ def lesion_rows(comparison: VisitComparison) -> list[dict[str, object]]:
                                       lesion.new_ml, lesion.shrinking_ml, lesion.change)))
             for lesion in comparison.lesions]
     classes = [lesion.change for lesion in comparison.lesions]
-    counts = "; ".join(f"{name} {classes.count(name)}" for name in ("new", "enlarging", "shrinking", "resolved", "stable")
+    counts = "; ".join(f"{name} {classes.count(name)}" for name in CHANGE_CLASSES
                        if name in classes)
     total = {"lesion": "total", "centre_r_mm": "", "centre_a_mm": "", "centre_s_mm": "", "change": counts or "no lesion"}
     for column in ("baseline_ml", "follow_up_ml", "new_or_enlarging_ml", "shrinking_or_resolved_ml"):

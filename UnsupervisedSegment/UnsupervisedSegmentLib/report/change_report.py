@@ -4,14 +4,19 @@ ones in blue, on both visits (drawn on the raster canvas, no matplotlib)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from ..change.visits import CHANGE_SEGMENTS, NEW, SHRINKING, STABLE, VisitComparison
+from ..change.visits import CHANGE_CLASSES, CHANGE_SEGMENTS, NEW, SHRINKING, STABLE, VisitComparison
+from ..core.output_files import REVIEW_FILE, THUMBNAIL_FILE
 from ..core.volume import Grid
 from .planar import upright
 from .raster import Canvas, grid_boxes
+from .thumbnail import THUMBNAIL_SIZE, png_bytes
 
 SLICES = 3
 PANEL = 320
@@ -75,3 +80,23 @@ def save_change_report(comparison: VisitComparison, path: str | Path) -> None:
     canvas.text((canvas.pixels.shape[1] / 2, 14), f"Lesion change: {total_new:.2f} mL new or enlarging (red), "
                 f"{total_gone:.2f} mL shrinking or resolved (blue), stable lesion tinted", 13)
     canvas.save_png(path)
+
+
+def write_comparison_review(comparison: VisitComparison, messages: Sequence[str], directory: str | Path) -> None:
+    """thumbnail.png (the registered follow-up at the slice with the most change, the change outlined) and
+    review.json of a compared visit pair, for the batch's review page."""
+    directory = Path(directory)
+    k = slices_with_most_change(comparison.labels, 1)[0]
+    data = np.asarray(comparison.registered_follow_up.data)
+    window = tuple(np.percentile(data[data > 0], LOW_HIGH_PERCENTILES)) if (data > 0).any() else (0.0, 1.0)
+    rgb = slice_picture(data, comparison.labels, k, comparison.grid, window)
+    picture = Image.fromarray(np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
+    picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    (directory / THUMBNAIL_FILE).write_bytes(png_bytes(picture))
+    classes = [lesion.change for lesion in comparison.lesions]
+    counts = ", ".join(f"{classes.count(name)} {name}" for name in CHANGE_CLASSES)
+    facts = {"notes": [f"lesions: {counts}" if classes else "no lesion at either visit",
+                       *(m.split(": ", 1)[1] for m in messages if m.startswith("note: "))],
+             "warnings": [m.split(": ", 1)[1] for m in messages if m.startswith("warning: ")],
+             "focus": "lesion change", "slice": k, "lesion_fraction_on_mask_border": None}
+    (directory / REVIEW_FILE).write_text(json.dumps(facts, indent=1), encoding="utf-8")
