@@ -198,3 +198,40 @@ def test_pair_manifest_columns_must_match(tmp_path):
     manifest.write_text("case_id,baseline_flair,follow_up_flair\na,x.nii.gz,y.nii.gz\n")
     case = read_manifest(manifest)[0]
     assert case.names == ("flair",) and case.inputs[0].name == "x.nii.gz" and case.follow_up[0].name == "y.nii.gz"
+
+
+def test_mrml_comparison_writes_segmentation_table_and_registered_volume(pair):
+    """On real MRML (slicer-core): volume nodes of two visits in, change segmentation, lesion table and
+    the registered follow-up out; the follow-up nodes, named by visit, are paired with the baseline by sequence."""
+    slicer = pytest.importorskip("slicer")
+    from UnsupervisedSegmentLib.mrml import logic as mrml_logic
+    from UnsupervisedSegmentLib.mrml.headless import HeadlessSlicer
+    from UnsupervisedSegmentLib.mrml.visits import compare_volume_nodes
+
+    (base, base_affine), (follow, follow_affine), _, _ = pair
+    app = HeadlessSlicer.create()
+    try:
+        def add(name, voxels, affine):
+            node = app.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
+            node.SetIJKToRASMatrix(mrml_logic.array_to_matrix(affine))
+            node.SetAndObserveImageData(mrml_logic.image_from_array(voxels))
+            return node
+
+        baseline = [add(f"visit1 {name}", data, base_affine) for name, data in base.items()]
+        follow_up = [add(f"visit2 {name}", data, follow_affine) for name, data in reversed(follow.items())]
+        before = [slicer.util.arrayFromVolume(node).copy() for node in follow_up] if hasattr(slicer, "util") else None
+        output = compare_volume_nodes(baseline, follow_up, app.scene)
+        segmentation = output.segmentation_node.GetSegmentation()
+        names = [segmentation.GetNthSegment(n).GetName() for n in range(segmentation.GetNumberOfSegments())]
+        assert names == ["New or enlarging", "Shrinking or resolved", "Stable lesion"]
+        table = output.table_node
+        assert table.GetNumberOfRows() == len(output.comparison.lesions) + 1
+        assert table.GetCellText(table.GetNumberOfRows() - 1, 0) == "total"
+        assert "new" in {table.GetCellText(row, table.GetNumberOfColumns() - 1) for row in range(table.GetNumberOfRows())}
+        registered = output.registered_volume_node
+        assert registered.GetImageData().GetDimensions() == tuple(base["flair"].shape)
+        assert output.comparison.registered_follow_up.name == "visit1 flair"  # paired by sequence, not by order
+        if before is not None:
+            assert all(np.array_equal(slicer.util.arrayFromVolume(n), b) for n, b in zip(follow_up, before))
+    finally:
+        app.scene.Clear(True)

@@ -27,6 +27,7 @@ def phantom(lesion: str, sequences, stripped: bool = True, seed: int = 1, **opti
         ("T2w", "t2"), ("t1", "t1"), ("T1-weighted", "t1"),
         ("ADC", "adc"), ("adc_map", "adc"), ("DWI", "dwi"), ("dwi_b1000", "dwi"), ("Trace", "dwi"), ("b1000", "dwi"),
         ("c0", None),
+        ("visit2 T1", "t1"), ("study2_T1W", "t1"), ("sub-01_T2w", "t2"), ("visit1 FLAIR", "flair"), ("headcount", None),
     ],
 )
 def test_channel_names_map_to_roles_case_insensitively(name, role):

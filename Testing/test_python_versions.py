@@ -23,7 +23,7 @@ LIB_MODULES = sorted(".".join(path.relative_to(LIB).with_suffix("").parts).remov
                      for path in LIB_FILES)
 #: The MRML layer's modules and what they need: slicer-core outside Slicer, or Slicer's own Python layer
 #: (``slicer.i18n``, ``slicer.parameterNodeWrapper``: tested on every release by test_slicer_releases.py).
-NEEDS_SLICER = {"mrml.logic": "slicer", "mrml.headless": "slicer", "mrml.preview": "slicer",
+NEEDS_SLICER = {"mrml.logic": "slicer", "mrml.headless": "slicer", "mrml.preview": "slicer", "mrml.visits": "slicer",
                 "mrml.parameters": "slicer.parameterNodeWrapper", "mrml.input_checks": "slicer.parameterNodeWrapper"}
 
 

@@ -25,6 +25,9 @@ CHANGE_SEGMENTS = (Segment(NEW, "New or enlarging", (0.90, 0.16, 0.12)),
                    Segment(STABLE, "Stable lesion", (0.98, 0.80, 0.20)))
 #: The change classes of a lesion (lesions.csv, the batch summary), in this order.
 CHANGE_CLASSES = ("new", "enlarging", "shrinking", "resolved", "stable")
+#: Columns of the lesion table (lesions.csv, the Slicer table).
+LESION_COLUMNS = ("lesion", "centre_r_mm", "centre_a_mm", "centre_s_mm", "baseline_ml", "follow_up_ml",
+                  "new_or_enlarging_ml", "shrinking_or_resolved_ml", "change")
 #: A registration whose brains overlap (Dice) less than this is refused (same patient: .97-.99; another
 #: patient's head .83; see bench/quality/run_change.py) ...
 MIN_BRAIN_OVERLAP = 0.85
@@ -161,3 +164,16 @@ def change_class(baseline: float, follow_up: float, new: float, shrinking: float
     if shrinking > new:
         return "shrinking"
     return "stable"
+
+
+def lesion_rows(comparison: VisitComparison) -> list[dict[str, object]]:
+    """One row per lesion, then a ``total`` row (volumes summed; the change column counts lesions per class)."""
+    rows = [dict(zip(LESION_COLUMNS, (lesion.lesion_id, *lesion.centre_ras, lesion.baseline_ml, lesion.follow_up_ml,
+                                      lesion.new_ml, lesion.shrinking_ml, lesion.change)))
+            for lesion in comparison.lesions]
+    classes = [lesion.change for lesion in comparison.lesions]
+    counts = "; ".join(f"{name} {classes.count(name)}" for name in CHANGE_CLASSES if name in classes)
+    total = {"lesion": "total", "centre_r_mm": "", "centre_a_mm": "", "centre_s_mm": "", "change": counts or "no lesion"}
+    for column in ("baseline_ml", "follow_up_ml", "new_or_enlarging_ml", "shrinking_or_resolved_ml"):
+        total[column] = float(sum(row[column] for row in rows))
+    return rows + [total]

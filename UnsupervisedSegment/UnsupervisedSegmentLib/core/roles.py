@@ -26,9 +26,20 @@ EVIDENCE_ROLES = ("flair", "t2", "dwi", "adc")
 
 
 def channel_role(name: str) -> str | None:
-    """The role (flair, adc, dwi, t1c, t2, t1) of a channel name, or None."""
-    key = re.sub(r"[\s_.\-]", "", name.lower())
-    return next((role for role, aliases in ROLE_ALIASES.items() if any(a in key for a in aliases)), None)
+    """The role (flair, adc, dwi, t1c, t2, t1) of a channel name, or None.
+
+    The name is lower-cased and its separators (spaces, ``_``, ``-``, ``.``) dropped; an alias counts where it
+    starts a word of the name or follows a character that is not a letter: ``visit2 T1`` is T1, not the
+    ``t2`` that ``visi[t2]`` would give; ``sub-01_T2w`` is T2."""
+    words = [word for word in re.split(r"[\s_.\-]+", name.lower()) if word]
+    key = "".join(words)
+    starts = {sum(len(word) for word in words[:index]) for index in range(len(words))}
+
+    def found(alias: str) -> bool:
+        return any(at in starts or not key[at - 1].isalpha()
+                   for at in (match.start() for match in re.finditer(re.escape(alias), key)))
+
+    return next((role for role, aliases in ROLE_ALIASES.items() if any(found(a) for a in aliases)), None)
 
 
 def check_lesion_inputs(names: Sequence[str], lesion_type: str = "auto") -> None:

@@ -7,7 +7,8 @@ The rule
 --------
 1. **Channel roles.** Each input channel's name is lower-cased and stripped of spaces, ``_``,
    ``-`` and ``.``; it gets the first role of ``ROLE_ALIASES`` (checked in the order flair, adc,
-   dwi, t1c, t2, t1) one of whose aliases it *contains*: ``T2_FLAIR`` -> flair, ``ADC`` -> adc,
+   dwi, t1c, t2, t1) one of whose aliases it *contains*, starting a word of the name or after a
+   character that is not a letter (``visit2 T1`` is T1, not ``visi[t2]``): ``T2_FLAIR`` -> flair, ``ADC`` -> adc,
    ``DWI`` / ``trace`` / ``b1000`` -> dwi, ``T1_contrast`` / ``T1c`` / ``T1Gd`` -> t1c, ``T2w``
    -> t2, ``T1`` -> t1. Names matching nothing get no role and are not used by the rule.
 2. **Brain and healthy tissue.** When the mask holds background (some of its voxels below

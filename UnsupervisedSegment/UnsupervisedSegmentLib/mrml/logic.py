@@ -245,12 +245,12 @@ def write_statistics_table(
                 column.InsertNextValue(str(value) if key == "segment" else value)
             table_node.AddColumn(column)
             table_node.SetColumnUnitLabel(title, unit)
-        _use_column_titles_as_headers(table_node)
+        use_column_titles_as_headers(table_node)
     finally:
         table_node.EndModify(was_modifying)
 
 
-def _use_column_titles_as_headers(table_node: slicer.vtkMRMLTableNode) -> None:
+def use_column_titles_as_headers(table_node: slicer.vtkMRMLTableNode) -> None:
     """Show column titles as headers: ``SetUseColumnTitleAsColumnHeader`` from Slicer 5.6.1, the same
     setting's older name ``SetUseColumnNameAsColumnHeader`` in 5.6.0."""
     if hasattr(table_node, "SetUseColumnTitleAsColumnHeader"):

@@ -4,29 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..change.visits import CHANGE_CLASSES, CHANGE_SEGMENTS, VisitComparison
+from ..change.visits import CHANGE_SEGMENTS, LESION_COLUMNS, VisitComparison, lesion_rows
 from ..core.output_files import CHANGE_FILE, LESIONS_TABLE, REGISTERED_FOLLOW_UP_FILE, REPORT_FILE, SEGMENTATION_FILE
 from ..io.image_files import write_nifti
 from ..io.segfile import write_seg_nrrd
 from .change_report import save_change_report
 from .outputs import atomic_output_dir, write_statistics_csv
-
-LESION_COLUMNS = ("lesion", "centre_r_mm", "centre_a_mm", "centre_s_mm", "baseline_ml", "follow_up_ml",
-                  "new_or_enlarging_ml", "shrinking_or_resolved_ml", "change")
-
-
-def lesion_rows(comparison: VisitComparison) -> list[dict[str, object]]:
-    """One row per lesion, then a ``total`` row (volumes summed; the change column counts lesions per class)."""
-    rows = [dict(zip(LESION_COLUMNS, (lesion.lesion_id, *lesion.centre_ras, lesion.baseline_ml, lesion.follow_up_ml,
-                                      lesion.new_ml, lesion.shrinking_ml, lesion.change)))
-            for lesion in comparison.lesions]
-    classes = [lesion.change for lesion in comparison.lesions]
-    counts = "; ".join(f"{name} {classes.count(name)}" for name in CHANGE_CLASSES
-                       if name in classes)
-    total = {"lesion": "total", "centre_r_mm": "", "centre_a_mm": "", "centre_s_mm": "", "change": counts or "no lesion"}
-    for column in ("baseline_ml", "follow_up_ml", "new_or_enlarging_ml", "shrinking_or_resolved_ml"):
-        total[column] = float(sum(row[column] for row in rows))
-    return rows + [total]
 
 
 def write_comparison(comparison: VisitComparison, directory: str | Path) -> list[Path]:

@@ -1,0 +1,119 @@
+"""Two visits compared on MRML nodes (Qt-free): volume nodes of each visit in, a segmentation of the lesion
+change, a table of lesions and the follow-up resampled onto the baseline out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import slicer
+import vtk
+
+from ..core.errors import UserInputError
+from ..core.grid import align_channels
+from ..core.roles import channel_role
+from ..core.volume import Channel
+from .logic import (
+    use_column_titles_as_headers,
+    array_to_matrix,
+    channels_from_volume_nodes,
+    image_from_array,
+    show_segmentation,
+    write_segments,
+)
+
+if TYPE_CHECKING:  # the change layer (registration, lesion rule) is imported when a comparison runs
+    from ..change.visits import VisitComparison
+
+#: Lesion table columns: key -> (title, unit).
+LESION_TABLE_COLUMNS = {
+    "lesion": ("Lesion", ""), "centre_r_mm": ("Centre R [mm]", "mm"), "centre_a_mm": ("Centre A [mm]", "mm"),
+    "centre_s_mm": ("Centre S [mm]", "mm"), "baseline_ml": ("Baseline volume [cm3]", "cm3 (mL)"),
+    "follow_up_ml": ("Follow-up volume [cm3]", "cm3 (mL)"),
+    "new_or_enlarging_ml": ("New or enlarging [cm3]", "cm3 (mL)"),
+    "shrinking_or_resolved_ml": ("Shrinking or resolved [cm3]", "cm3 (mL)"), "change": ("Change", ""),
+}
+
+
+@dataclass
+class MRMLComparisonOutput:
+    """What one comparison produced: the output nodes, the comparison and messages for the user."""
+
+    segmentation_node: slicer.vtkMRMLSegmentationNode
+    table_node: slicer.vtkMRMLTableNode
+    registered_volume_node: slicer.vtkMRMLScalarVolumeNode
+    comparison: VisitComparison
+    messages: list[str] = field(default_factory=list)
+
+
+def paired_follow_up(baseline: Sequence[Channel], follow_up: Sequence[Channel]) -> list[Channel]:
+    """The follow-up channels in the baseline's order and under its names: paired by sequence (FLAIR with
+    FLAIR, by the names' roles) where every name has one, else in the given order."""
+    if len(baseline) != len(follow_up):
+        raise UserInputError(f"select as many follow-up volumes ({len(follow_up)}) as baseline volumes ({len(baseline)}), "
+                             "the same sequences")
+    roles = [channel_role(c.name) for c in baseline], [channel_role(c.name) for c in follow_up]
+    if None not in roles[0] and len(set(roles[0])) == len(roles[0]) and sorted(roles[0]) == sorted(roles[1]):
+        follow_up = [follow_up[roles[1].index(role)] for role in roles[0]]
+    return [Channel(base.name, other.data, other.grid, other.source) for base, other in zip(baseline, follow_up)]
+
+
+def write_lesion_table(table_node: slicer.vtkMRMLTableNode, rows: Sequence[dict[str, object]]) -> None:
+    """Replace the table's content by one row per lesion and the totals."""
+    was_modifying = table_node.StartModify()
+    try:
+        table_node.RemoveAllColumns()
+        for key, (title, unit) in LESION_TABLE_COLUMNS.items():
+            text = key in ("lesion", "change")
+            column = vtk.vtkStringArray() if text else vtk.vtkDoubleArray()
+            column.SetName(title)
+            for row in rows:
+                value = row[key]
+                column.InsertNextValue(str(value) if text else (float(value) if value != "" else float("nan")))
+            table_node.AddColumn(column)
+            table_node.SetColumnUnitLabel(title, unit)
+        use_column_titles_as_headers(table_node)
+    finally:
+        table_node.EndModify(was_modifying)
+
+
+def compare_volume_nodes(
+    baseline_nodes: Sequence[slicer.vtkMRMLVolumeNode],
+    follow_up_nodes: Sequence[slicer.vtkMRMLVolumeNode],
+    scene: slicer.vtkMRMLScene,
+    segmentation_node: slicer.vtkMRMLSegmentationNode | None = None,
+    table_node: slicer.vtkMRMLTableNode | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> MRMLComparisonOutput:
+    """Register the follow-up volumes onto the baseline (the first baseline volume is the output grid) and write
+    the change segmentation, the lesion table and the registered follow-up into the scene. Input nodes are not
+    modified; given output nodes are reused. Raises UserInputError for the user's mistakes."""
+    from ..change.visits import CHANGE_SEGMENTS, compare_visits, lesion_rows
+
+    report = progress or (lambda message: None)
+    report("reading the volumes of both visits")
+    baseline, messages = align_channels(channels_from_volume_nodes(baseline_nodes))
+    follow_up, follow_messages = align_channels(channels_from_volume_nodes(follow_up_nodes))
+    report("registering the follow-up onto the baseline and comparing")
+    comparison = compare_visits(baseline, paired_follow_up(baseline, follow_up))
+    report("writing the change segmentation")
+    reference = baseline_nodes[0]
+    if segmentation_node is None:
+        segmentation_node = scene.AddNewNodeByClass(
+            "vtkMRMLSegmentationNode", scene.GenerateUniqueName(f"{reference.GetName()} lesion change"))
+    write_segments(segmentation_node, comparison.labels, CHANGE_SEGMENTS, reference)
+    show_segmentation(segmentation_node)
+    if table_node is None:
+        table_node = scene.AddNewNodeByClass("vtkMRMLTableNode",
+                                             scene.GenerateUniqueName(f"{segmentation_node.GetName()} lesions"))
+    write_lesion_table(table_node, lesion_rows(comparison))
+    registered = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode",
+                                         scene.GenerateUniqueName(f"{follow_up_nodes[0].GetName()} registered"))
+    registered.SetIJKToRASMatrix(array_to_matrix(comparison.grid.affine))
+    registered.SetAndObserveImageData(image_from_array(np.asarray(comparison.registered_follow_up.data, np.float32)))
+    registered.SetAndObserveTransformNodeID(reference.GetTransformNodeID())
+    registered.CreateDefaultDisplayNodes()
+    return MRMLComparisonOutput(segmentation_node, table_node, registered, comparison,
+                                messages + follow_messages + comparison.notes)
