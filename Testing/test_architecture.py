@@ -22,7 +22,7 @@ RANKS = {"core": 0, "io": 1, "engine": 1, "tissue": 2, "lesion": 3, "pipeline": 
 #: What a fresh Slicer has: the layers the module reaches import nothing else at module scope.
 BUNDLED_WITH_SLICER = {"numpy", "scipy", "SimpleITK", "vtk", "slicer"}
 #: The layers the Slicer module reaches.
-REACHED_BY_THE_MODULE = {"core", "io", "engine", "tissue", "lesion", "pipeline", "change", "mrml"}
+REACHED_BY_THE_MODULE = {"core", "engine", "tissue", "lesion", "pipeline", "change", "mrml"}
 
 
 def module_name(path: Path) -> str:
@@ -68,9 +68,13 @@ def lib_imports(module: str) -> set[str]:
 
 
 def module_scope_packages(module: str) -> set[str]:
-    """Top-level names of the outside packages imported at module scope (not under TYPE_CHECKING)."""
+    """Top-level names of the outside packages imported at module scope (not under TYPE_CHECKING), and of those
+    a module-scope ``lazy_module("name")`` stands for: it raises ImportError at once when the package is absent."""
     found = set()
     for node in parsed()[module].body:
+        call = node.value if isinstance(node, ast.Assign) else None
+        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "lazy_module" and call.args:
+            found.add(call.args[0].value.split(".")[0])
         if isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
@@ -137,3 +141,11 @@ def test_review_does_not_load_the_batch_runner_or_the_engine():
     """``review`` turns a CSV into HTML: it must not pull in the batch runner (and with it the engine)."""
     assert "cohort.batch" not in lib_imports("cohort.review")
     assert not any(layer(target) in {"engine", "pipeline", "lesion"} for target in lib_imports("cohort.review"))
+
+
+@pytest.mark.parametrize("module", sorted(m for m in parsed() if layer(m) in REACHED_BY_THE_MODULE))
+def test_what_the_module_reaches_reaches_no_other_layer(module: str):
+    """The layers the module reaches import only each other: a layer outside (io, report, cohort) may need
+    packages a fresh Slicer lacks (io reads NIfTI with nibabel)."""
+    outside = sorted(target for target in lib_imports(module) if target and layer(target) not in REACHED_BY_THE_MODULE)
+    assert not outside, f"{module} imports {outside}, outside the layers the Slicer module reaches"

@@ -13,9 +13,10 @@ import pytest
 import SimpleITK as sitk
 from UnsupervisedSegmentLib.cli import main
 from UnsupervisedSegmentLib.core.errors import UserInputError
+from UnsupervisedSegmentLib.core.grid import to_itk_image
 from UnsupervisedSegmentLib.core.volume import Grid
 from UnsupervisedSegmentLib.io.dicom import list_series
-from UnsupervisedSegmentLib.io.image_files import read_channels, to_itk_image
+from UnsupervisedSegmentLib.io.image_files import read_channels
 
 #: Axes of the sample crop: small enough to keep the tests light, the whole tumour region inside.
 CROP = (slice(64, 192), slice(64, 192), slice(8, 24))

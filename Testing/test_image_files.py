@@ -11,8 +11,9 @@ import SimpleITK as sitk
 from conftest import PHANTOM_AFFINE, save_nifti
 from PIL import Image
 from UnsupervisedSegmentLib.core.errors import UserInputError
+from UnsupervisedSegmentLib.core.grid import to_itk_image
 from UnsupervisedSegmentLib.core.volume import Grid
-from UnsupervisedSegmentLib.io.image_files import image_stem, read_channels, to_itk_image, write_nifti
+from UnsupervisedSegmentLib.io.image_files import image_stem, read_channels, write_nifti
 
 
 def test_nifti_keeps_array_and_affine(tmp_path):

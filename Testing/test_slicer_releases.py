@@ -25,7 +25,9 @@ from slicer_release import FRESH_SLICER_LACKS, SKIP_REASON, python_problem, rele
 RELEASES = releases()
 pytestmark = pytest.mark.skipif(not RELEASES, reason=SKIP_REASON)
 #: Parameters the widget synchronises by hand (their widgets have no parameter node connector).
-HAND_SYNCHRONISED = {"inputVolumes", "maskSegmentation", "maskSegmentID"}
+HAND_SYNCHRONISED = {"inputVolumes", "maskSegmentation", "maskSegmentID", "followUpVolumes"}
+#: Output nodes of a comparison of two visits, remembered in the parameter node (no control: shown in the views).
+REMEMBERED_OUTPUTS = {"changeSegmentation", "changeTable"}
 
 
 @pytest.fixture(params=RELEASES or ["none"])
@@ -188,7 +190,7 @@ def shown(value):
 
 def test_every_parameter_has_a_control(release):
     widget = release.create_widget()
-    assert set(parameter_types(release)) == set(connected_widgets(widget)) | HAND_SYNCHRONISED
+    assert set(parameter_types(release)) == set(connected_widgets(widget)) | HAND_SYNCHRONISED | REMEMBERED_OUTPUTS
 
 
 def test_gui_and_parameter_node_follow_each_other(release):
@@ -346,6 +348,40 @@ def test_apply_button_segments_and_shows_the_results(release):
     assert release.app.cursor_overrides == 0
     ui.applyButton.click()  # again: into the same nodes
     assert parameters.outputSegmentation is segmentation
+
+
+def test_compare_button_compares_two_visits(release):
+    """Baseline = the input volumes, follow-up = as many others, paired by name; the change segmentation,
+    the lesion table and the registered follow-up appear, and a second Compare reuses the output nodes."""
+    import sys as _sys
+
+    _sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from lesion_phantoms import visit_pair
+
+    (base, base_affine), (follow, follow_affine), _, _ = visit_pair()
+    baseline = [slicer.util.addVolumeFromArray(np.ascontiguousarray(data.transpose(2, 1, 0)), base_affine, f"visit1 {name}")
+                for name, data in base.items()]
+    widget = release.create_widget()
+    ui, parameters = widget.ui, widget._parameterNode
+    assert list(parameters.inputVolumes) == baseline
+    assert not ui.compareButton.enabled and "follow-up" in ui.compareButton.toolTip
+    follow_up = [slicer.util.addVolumeFromArray(np.ascontiguousarray(data.transpose(2, 1, 0)), follow_affine,
+                                                f"visit2 {name}") for name, data in reversed(follow.items())]
+    ui.followUpVolumesSelector.setCheckState(follow_up[0], Qt.Checked)
+    assert not ui.compareButton.enabled and "as many follow-up volumes" in ui.compareButton.toolTip
+    ui.followUpVolumesSelector.setCheckState(follow_up[1], Qt.Checked)
+    assert list(parameters.followUpVolumes) == follow_up and ui.compareButton.enabled
+    ui.compareButton.click()
+    segmentation = parameters.changeSegmentation
+    names = [segmentation.GetSegmentation().GetNthSegment(n).GetName()
+             for n in range(segmentation.GetSegmentation().GetNumberOfSegments())]
+    assert names == ["New or enlarging", "Shrinking or resolved", "Stable lesion"]
+    assert ui.statisticsTableView.mrmlTableNode() is parameters.changeTable
+    assert ui.compareResultLabel.text.startswith("Done:") and "1 new" in ui.compareResultLabel.text
+    assert release.scene.GetFirstNodeByName("visit2 t1 registered") or release.scene.GetFirstNodeByName("visit2 flair registered")
+    assert release.app.cursor_overrides == 0
+    ui.compareButton.click()
+    assert parameters.changeSegmentation is segmentation
 
 
 # A fresh Slicer: every package Slicer does not bundle is unimportable (slicer_release.FRESH_SLICER_LACKS)

@@ -66,8 +66,10 @@ def test_parameter_names_match_the_parameter_node(ui):
     }
     fields = parameter_fields()
     assert set(bound.values()) <= fields
-    # inputVolumes and the mask segment have no connector: the widget syncs them by hand
-    assert fields - set(bound.values()) == {"inputVolumes", "maskSegmentation", "maskSegmentID"}
+    # the volume lists and the mask segment have no connector: the widget syncs them by hand; the comparison's
+    # output nodes are remembered without a control
+    assert fields - set(bound.values()) == {"inputVolumes", "maskSegmentation", "maskSegmentID", "followUpVolumes",
+                                            "changeSegmentation", "changeTable"}
 
 
 def test_mrml_widgets_receive_the_scene(ui, widgets):

@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import phantom_channels, save_nifti
+from UnsupervisedSegmentLib.core.grid import to_itk_image
 from UnsupervisedSegmentLib.core.lazy import lazy_module
 from UnsupervisedSegmentLib.core.options import SegmentationOptions
 from UnsupervisedSegmentLib.core.volume import Channel, Grid, masked_rows, new_volume, set_masked_rows
-from UnsupervisedSegmentLib.io.image_files import read_channels, to_itk_image
+from UnsupervisedSegmentLib.io.image_files import read_channels
 from UnsupervisedSegmentLib.pipeline.segmentation import segment_channels
 
 sitk = lazy_module("SimpleITK")

@@ -26,7 +26,14 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 from UnsupervisedSegmentLib.core.options import SegmentationOptions
-from UnsupervisedSegmentLib.mrml.input_checks import check_inputs, ordered_input_volumes, result_text
+from UnsupervisedSegmentLib.mrml.input_checks import (
+    check_comparison,
+    check_inputs,
+    comparison_text,
+    in_scene_order,
+    ordered_input_volumes,
+    result_text,
+)
 from UnsupervisedSegmentLib.mrml.logic import MRMLSegmentationOutput, segment_volume_nodes
 from UnsupervisedSegmentLib.mrml.parameters import (  # noqa: F401 - the parameter node's enums, for scripts and tests
     CovarianceType,
@@ -41,6 +48,7 @@ from UnsupervisedSegmentLib.mrml.parameters import (  # noqa: F401 - the paramet
     segmentation_options,
     uses_automatic_clusters,
 )
+from UnsupervisedSegmentLib.mrml.visits import MRMLComparisonOutput, compare_volume_nodes
 
 #: The self-test, shipped with the module (CMakeLists.txt) and registered as a ctest.
 SELF_TEST_FILE = Path(__file__).parent / "Testing" / "Python" / "UnsupervisedSegmentSelfTest.py"
@@ -97,6 +105,8 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui.maskSegmentSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onMaskSegmentChanged)
         self.ui.maskSegmentSelector.connect("currentSegmentChanged(QString)", self.onMaskSegmentChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.followUpVolumesSelector.connect("checkedNodesChanged()", self.onFollowUpVolumesChanged)
+        self.ui.compareButton.connect("clicked(bool)", self.onCompareButton)
         self.ui.findLesionCheckBox.connect("toggled(bool)", self.onFindLesionToggled)
         self.initializeParameterNode()
 
@@ -152,13 +162,8 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         parameters = self._parameterNode
         if parameters is None:
             return
-        selector = self.ui.inputVolumesSelector
-        wasBlocked = selector.blockSignals(True)
-        volumes = self.logic.orderedInputVolumes(parameters)
-        for node in (selector.nodeFromIndex(index) for index in range(selector.nodeCount())):
-            checked = any(node is volume for volume in volumes)
-            selector.setCheckState(node, qt.Qt.Checked if checked else qt.Qt.Unchecked)
-        selector.blockSignals(wasBlocked)
+        self._checkVolumes(self.ui.inputVolumesSelector, self.logic.orderedInputVolumes(parameters))
+        self._checkVolumes(self.ui.followUpVolumesSelector, self.logic.orderedFollowUpVolumes(parameters))
         wasBlocked = self.ui.maskSegmentSelector.blockSignals(True)
         self.ui.maskSegmentSelector.setCurrentNode(parameters.maskSegmentation)
         self.ui.maskSegmentSelector.setCurrentSegmentID(parameters.maskSegmentID)
@@ -180,10 +185,27 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui.inputNotesLabel.visible = bool(notes)
         self.ui.applyButton.enabled = not problem
         self.ui.applyButton.toolTip = problem or _("Cluster the input volumes into segments")
+        problem = self.logic.checkComparison(parameters)
+        self.ui.compareButton.enabled = not problem
+        self.ui.compareButton.toolTip = problem or _("Find the lesions that are new, enlarging, shrinking or resolved "
+                                                     "since the baseline")
+
+    @staticmethod
+    def _checkVolumes(selector, volumes: list) -> None:
+        """Check exactly ``volumes`` in a checkable volume selector, without signalling it back."""
+        wasBlocked = selector.blockSignals(True)
+        for node in (selector.nodeFromIndex(index) for index in range(selector.nodeCount())):
+            checked = any(node is volume for volume in volumes)
+            selector.setCheckState(node, qt.Qt.Checked if checked else qt.Qt.Unchecked)
+        selector.blockSignals(wasBlocked)
 
     def onInputVolumesChanged(self) -> None:
         if self._parameterNode:
             self._parameterNode.inputVolumes = list(self.ui.inputVolumesSelector.checkedNodes())
+
+    def onFollowUpVolumesChanged(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.followUpVolumes = list(self.ui.followUpVolumesSelector.checkedNodes())
 
     def onMaskSegmentChanged(self, *args) -> None:
         if self._parameterNode:
@@ -211,6 +233,21 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
                 progressDialog.close()
             self.showResults(output)
 
+    def onCompareButton(self) -> None:
+        """Compare the follow-up with the baseline (the input volumes) and show the change; errors in one place."""
+        with slicer.util.tryWithErrorDisplay(_("Comparing the two visits failed."), waitCursor=True):
+            progressDialog = slicer.util.createProgressDialog(
+                parent=slicer.util.mainWindow(), windowTitle=_("Unsupervised Segment"),
+                labelText=_("Starting..."), value=0, maximum=0,
+            )
+            try:
+                output = self.logic.processComparison(
+                    self._parameterNode, progress=lambda message: self._showProgress(progressDialog, message)
+                )
+            finally:
+                progressDialog.close()
+            self.showComparison(output)
+
     @staticmethod
     def _showProgress(dialog, message: str) -> None:
         dialog.labelText = message
@@ -227,6 +264,19 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         layoutManager.threeDWidget(0).threeDView().resetFocalPoint()
         self.ui.statisticsTableView.setMRMLTableNode(output.table_node)
         self.ui.resultLabel.text = self.logic.resultText(output)
+
+    def showComparison(self, output: MRMLComparisonOutput) -> None:
+        """The baseline with the registered follow-up over it and the change in the slice views; the lesion table."""
+        baseline = self.logic.orderedInputVolumes(self._parameterNode)[0]
+        slicer.util.setSliceViewerLayers(background=baseline, foreground=output.registered_volume_node,
+                                         foregroundOpacity=0.0, fit=True)
+        layoutManager = slicer.app.layoutManager()
+        layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
+        applicationLogic = slicer.app.applicationLogic()
+        applicationLogic.GetSelectionNode().SetActiveTableID(output.table_node.GetID())
+        applicationLogic.PropagateTableSelection()
+        self.ui.statisticsTableView.setMRMLTableNode(output.table_node)
+        self.ui.compareResultLabel.text = self.logic.comparisonText(output)
 
 
 #
@@ -245,6 +295,7 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
     usesAutomaticClusters = staticmethod(uses_automatic_clusters)
     segmentationOptions = staticmethod(segmentation_options)
     resultText = staticmethod(result_text)
+    comparisonText = staticmethod(comparison_text)
 
     def __init__(self, scene=None, segmentationsLogic=None) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
@@ -257,6 +308,35 @@ class UnsupervisedSegmentLogic(ScriptedLoadableModuleLogic):
     def orderedInputVolumes(self, parameters: UnsupervisedSegmentParameterNode) -> list:
         """The input volumes in scene order: the first one defines the output grid."""
         return ordered_input_volumes(parameters, self.scene)
+
+    def orderedFollowUpVolumes(self, parameters: UnsupervisedSegmentParameterNode) -> list:
+        """The follow-up visit's volumes in scene order."""
+        return in_scene_order(parameters.followUpVolumes, self.scene)
+
+    def checkComparison(self, parameters: UnsupervisedSegmentParameterNode) -> str:
+        """Why Compare cannot run yet ("" if it can)."""
+        return check_comparison(self.orderedInputVolumes(parameters), self.orderedFollowUpVolumes(parameters))
+
+    def processComparison(self, parameters: UnsupervisedSegmentParameterNode, progress=None) -> MRMLComparisonOutput:
+        """Run :meth:`compareVisits` on the input volumes (baseline) and the follow-up volumes; remember the outputs."""
+        output = self.compareVisits(self.orderedInputVolumes(parameters), self.orderedFollowUpVolumes(parameters),
+                                    parameters.changeSegmentation, parameters.changeTable, progress)
+        with slicer.util.NodeModify(parameters):
+            parameters.changeSegmentation = output.segmentation_node
+            parameters.changeTable = output.table_node
+        return output
+
+    def compareVisits(self, baselineVolumes, followUpVolumes, outputSegmentation=None, outputTable=None,
+                      progress=None) -> MRMLComparisonOutput:
+        """Register ``followUpVolumes`` onto ``baselineVolumes`` (paired by sequence name) and find the lesion change.
+
+        :raises UserInputError: for invalid inputs or a registration that failed (shown to the user by the widget).
+        """
+        output = compare_volume_nodes(baselineVolumes, followUpVolumes, self.scene, outputSegmentation, outputTable,
+                                      progress or logging.info)
+        for message in output.messages:
+            logging.info(message)
+        return output
 
     def checkInputs(self, parameters: UnsupervisedSegmentParameterNode) -> tuple[str, list[str]]:
         """Why Apply cannot run yet ("" if it can) and notes on the inputs (resampling, lesion evidence)."""

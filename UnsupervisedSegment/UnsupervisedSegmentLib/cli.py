@@ -246,8 +246,8 @@ def command_batch(arguments: argparse.Namespace) -> int:
 
 def command_compare(arguments: argparse.Namespace) -> None:
     """Compare two visits and print the lesion table's totals."""
-    from .cohort.runner import compare_to_directory
     from .change.visits import lesion_rows
+    from .cohort.runner import compare_to_directory
 
     check_names(arguments.names)
     outcome = compare_to_directory(arguments.baseline, arguments.follow_up, arguments.output_dir, arguments.names,

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "UnsupervisedSegment"))
 
 from UnsupervisedSegmentLib.change import detection  # noqa: E402
 from UnsupervisedSegmentLib.change.visits import VisitComparison, brain_of, compare_visits  # noqa: E402
-from UnsupervisedSegmentLib.io.image_files import to_itk_image  # noqa: E402
+from UnsupervisedSegmentLib.core.grid import to_itk_image  # noqa: E402
 from UnsupervisedSegmentLib.io.loading import load_inputs  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.grid import to_itk_image
 from ..core.lazy import lazy_module
 from ..core.volume import Channel, Grid
 from ..engine.morphology import ball, dilate
-from ..io.image_files import to_itk_image
 
 sitk = lazy_module("SimpleITK")
 

@@ -63,6 +63,10 @@ class VisitComparison:
     brain_overlap: float
     notes: list[str]
 
+    def volume_ml(self, label: int) -> float:
+        """The volume of the voxels with ``label`` (NEW, SHRINKING or STABLE) in mL."""
+        return float(np.count_nonzero(self.labels == label) * self.grid.voxel_volume_mm3 / MM3_PER_ML)
+
     @property
     def change(self) -> np.ndarray:
         """0 unchanged (stable lesion voxels included), 1 new or enlarging, 2 shrinking or resolved."""

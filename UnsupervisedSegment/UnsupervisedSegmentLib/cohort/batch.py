@@ -23,16 +23,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-import numpy as np
-
-from ..core.errors import UserInputError
 from ..change.visits import CHANGE_CLASSES, CHANGE_SEGMENTS, VisitComparison
+from ..core.errors import UserInputError
 from ..core.output_files import (
     CASE_RECORD_FILE,
     CHANGE_FILE,
+    LABELS_FILE,
     LESIONS_TABLE,
     REGISTERED_FOLLOW_UP_FILE,
-    LABELS_FILE,
     REPORT_FILE,
     SEGMENTATION_FILE,
     STATISTICS_FILE,
@@ -120,9 +118,8 @@ def pair_record(case: Case, comparison: VisitComparison, seconds: float) -> Row:
     """The summary row of a compared visit pair: the change volumes, the lesion volume at each visit and the
     number of lesions per change class."""
     row: Row = {"case_id": case.case_id, "status": "done", "error": "", "k": "", "seconds": round(seconds, 2)}
-    ml = comparison.grid.voxel_volume_mm3 / 1000.0
     for segment in CHANGE_SEGMENTS:
-        row[f"volume_ml_{segment.name}"] = round(float(np.count_nonzero(comparison.labels == segment.label) * ml), 4)
+        row[f"volume_ml_{segment.name}"] = round(comparison.volume_ml(segment.label), 4)
     row["lesion_volume_ml"] = round(sum(lesion.follow_up_ml for lesion in comparison.lesions), 4)
     row["baseline_lesion_volume_ml"] = round(sum(lesion.baseline_ml for lesion in comparison.lesions), 4)
     classes = [lesion.change for lesion in comparison.lesions]

@@ -1,4 +1,4 @@
-"""Putting several inputs on one voxel grid: overlap check and resampling."""
+"""Putting several inputs on one voxel grid: overlap check and resampling; a volume as an ITK image."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from .lazy import lazy_module
 from .volume import Channel, Grid, new_volume
 
 ndimage = lazy_module("scipy.ndimage")  # only for resampling
+sitk = lazy_module("SimpleITK")  # only for ITK images
+
+#: RAS (Slicer, NIfTI) to LPS (ITK, DICOM, NRRD) physical coordinates, and back.
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 def index_transform(source: Grid, target: Grid) -> np.ndarray:
@@ -71,3 +75,14 @@ def align_channels(channels: list[Channel]) -> tuple[list[Channel], list[str]]:
             f"input {channel.name!r} is on another voxel grid: resampled (linear) onto the grid of {reference.name!r}"
         )
     return aligned, messages
+
+
+def to_itk_image(array: np.ndarray, grid: Grid) -> sitk.Image:
+    """A 3D (i, j, k) array on ``grid`` as a SimpleITK image with LPS geometry."""
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array.transpose(2, 1, 0)))
+    lps = LPS_TO_RAS @ grid.affine
+    spacing = np.asarray(grid.spacing)
+    image.SetSpacing(tuple(spacing))
+    image.SetOrigin(tuple(lps[:3, 3]))
+    image.SetDirection(tuple((lps[:3, :3] / spacing).ravel()))
+    return image

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import UserInputError, first_line
+from ..core.grid import LPS_TO_RAS
 from ..core.lazy import lazy_module
 from ..core.volume import Channel, Grid, component_names
 from .declared_size import check_declared_size, check_series_size, is_gzip
@@ -35,7 +36,6 @@ PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 SUPPORTED = "NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd), PNG, JPEG, TIFF, BMP, or a folder of DICOM files"
 
 #: Flips LPS (ITK's world) to RAS (nibabel's and Slicer's world), and back.
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 def image_stem(path: str | Path) -> str:
@@ -171,14 +171,3 @@ def write_nifti(array: np.ndarray, grid: Grid, path: str | Path) -> None:
     with (gzip.open(path, "wb", compresslevel=COMPRESSION_LEVEL) if compressed else open(path, "wb")) as file:
         file.write(head)
         file.write(voxel_bytes(array))  # i fastest, no copy
-
-
-def to_itk_image(array: np.ndarray, grid: Grid) -> sitk.Image:
-    """A 3D (i, j, k) array on ``grid`` as a SimpleITK image with LPS geometry."""
-    image = sitk.GetImageFromArray(np.ascontiguousarray(array.transpose(2, 1, 0)))
-    lps = LPS_TO_RAS @ grid.affine
-    spacing = np.asarray(grid.spacing)
-    image.SetSpacing(tuple(spacing))
-    image.SetOrigin(tuple(lps[:3, 3]))
-    image.SetDirection(tuple((lps[:3, :3] / spacing).ravel()))
-    return image

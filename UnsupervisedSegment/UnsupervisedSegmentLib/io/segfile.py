@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.grid import LPS_TO_RAS
 from ..core.palette import Segment, segment_id
 from ..core.volume import Grid, bounding_box
-from .image_files import COMPRESSION_LEVEL, LPS_TO_RAS, voxel_bytes
+from .image_files import COMPRESSION_LEVEL, voxel_bytes
 
 
 def segment_extents(labels: np.ndarray) -> dict[int, str]:

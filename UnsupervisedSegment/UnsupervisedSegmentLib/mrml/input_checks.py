@@ -19,7 +19,12 @@ from .parameters import MaskSource, UnsupervisedSegmentParameterNode, uses_autom
 def ordered_input_volumes(parameters: UnsupervisedSegmentParameterNode, scene) -> list:
     """The input volumes still in ``scene``, in scene order (as the selector lists them): the first one
     defines the output grid. Volumes deleted from the scene (None in the parameter node) are left out."""
-    volumes = [volume for volume in parameters.inputVolumes if volume is not None]
+    return in_scene_order(parameters.inputVolumes, scene)
+
+
+def in_scene_order(volumes: list, scene) -> list:
+    """The ``volumes`` still in ``scene`` (None: deleted), in scene order."""
+    volumes = [volume for volume in volumes if volume is not None]
     order = {scene.GetNthNode(index).GetID(): index for index in range(scene.GetNumberOfNodes())}
     return sorted((volume for volume in volumes if volume.GetID() in order), key=lambda volume: order[volume.GetID()])
 
@@ -73,6 +78,39 @@ def grid_problem_and_notes(volumes: list) -> tuple[str, list[str]]:
     except ValueError as error:
         return str(error), []
     return "", notes
+
+
+def check_comparison(baseline: list, follow_up: list) -> str:
+    """Why Compare cannot run yet ("" if it can): the baseline is the input volumes, the follow-up as many others."""
+    if not baseline:
+        return _("Select the baseline visit's volumes as input volumes.")
+    if not follow_up:
+        return _("Select the follow-up visit's volumes.")
+    if len(follow_up) != len(baseline):
+        return _("Select as many follow-up volumes ({follow}) as input volumes ({baseline}), the same sequences.").format(
+            follow=len(follow_up), baseline=len(baseline))
+    if any(volume is other for volume in follow_up for other in baseline):
+        return _("A follow-up volume is also an input volume: select the later visit's volumes.")
+    if any(volume.GetImageData() is None for volume in baseline + follow_up):
+        return _("A volume has no voxels.")
+    if not any(channel_role(volume.GetName()) in ("flair", "t2") for volume in baseline):
+        return _("Comparing visits needs a volume named like FLAIR (or T2) among the input volumes: rename it in the "
+                 "Data module.")
+    return ""
+
+
+def comparison_text(output) -> str:
+    """What a comparison tells the user: the change volumes and lesion counts, then the notes."""
+    from ..change.visits import NEW, SHRINKING
+
+    comparison = output.comparison
+    new, shrinking = comparison.volume_ml(NEW), comparison.volume_ml(SHRINKING)
+    classes = [lesion.change for lesion in comparison.lesions]
+    summary = _("Done: {new:.2f} mL new or enlarging, {shrinking:.2f} mL shrinking or resolved; lesions: {new_count} new, "
+                "{enlarging} enlarging, {shrinking_count} shrinking, {resolved} resolved, {stable} stable.").format(
+        new=new, shrinking=shrinking, new_count=classes.count("new"), enlarging=classes.count("enlarging"),
+        shrinking_count=classes.count("shrinking"), resolved=classes.count("resolved"), stable=classes.count("stable"))
+    return "\n".join([summary, *output.messages])
 
 
 def result_text(output) -> str:

@@ -147,6 +147,9 @@ class UnsupervisedSegmentParameterNode:
     lesionType: LesionType = LesionType.Auto
     outputSegmentation: vtkMRMLSegmentationNode
     outputTable: vtkMRMLTableNode
+    followUpVolumes: list[vtkMRMLVolumeNode]
+    changeSegmentation: vtkMRMLSegmentationNode
+    changeTable: vtkMRMLTableNode
 
 
 def uses_automatic_clusters(parameters: UnsupervisedSegmentParameterNode) -> bool:

@@ -16,11 +16,11 @@ from ..core.grid import align_channels
 from ..core.roles import channel_role
 from ..core.volume import Channel
 from .logic import (
-    use_column_titles_as_headers,
     array_to_matrix,
     channels_from_volume_nodes,
     image_from_array,
     show_segmentation,
+    use_column_titles_as_headers,
     write_segments,
 )
 

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.grid import LPS_TO_RAS
 from ..core.lazy import lazy_module
 from ..core.output_files import LABELS_PICTURE, QUANTISED_PICTURE, SEGMENTATION_PICTURE
 from ..core.volume import Channel, Grid
-from ..io.image_files import LPS_TO_RAS, PICTURE_SUFFIXES
+from ..io.image_files import PICTURE_SUFFIXES
 from ..pipeline.segmentation import SegmentationResult
 
 sitk = lazy_module("SimpleITK")
