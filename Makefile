@@ -46,13 +46,15 @@ demo: $(STAMP)
 	$(BIN)/unsupervised-segment batch $(SAMPLE)/demo_cohort.csv --lesion -k 3 --mrf-beta 0 --no-report --preview --workers 2 \
 		--output-dir demo_output/cohort || [ $$? -eq 1 ]
 
-# The README's demo output block, from the demo's first command (Testing/test_readme.py checks it).
+# The README's demo output block, from the demo's first command (Testing/test_readme.py checks it), and its
+# pictures (Resources/Screenshots/: report.png and the previews) from the same run.
 README_DEMO := $(BIN)/unsupervised-segment run $(SAMPLE)/t1.nii.gz $(SAMPLE)/t1_contrast.nii.gz $(SAMPLE)/flair.nii.gz \
 	$(SAMPLE)/adc.nii.gz --names t1 t1c flair adc --method gmm -k 3 --preview -q --output-dir demo_output
 readme: $(STAMP)
 	$(README_DEMO) > demo_output.txt
 	$(BIN)/python Resources/Scripts/readme_demo.py demo_output.txt
 	rm -f demo_output.txt
+	cp demo_output/report.png demo_output/preview_3d.png demo_output/preview_axial.png Resources/Screenshots/
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -134,3 +134,40 @@ def test_3d_style_puts_the_lesion_in_focus_on_smoothed_surfaces(tmp_path):
     assert preview._slice_offset(node, None, reference) == pytest.approx((bounds[4] + bounds[5]) / 2)
     app.scene.Clear(True)
 
+
+
+def test_tissue_classes_are_cut_away_in_3d_only():
+    """Brain tissue classes: a 3D-only copy with CSF, grey and white matter removed in the anterior-superior
+    quarter (white matter shows inside grey matter), CSF translucent; the Lesion kept whole; the slice views
+    keep the whole segmentation."""
+    from types import SimpleNamespace
+
+    from UnsupervisedSegmentLib.core.palette import LESION_COLOR, LESION_NAME, TISSUE_COLORS, TISSUE_NAMES, Segment
+    from UnsupervisedSegmentLib.mrml import preview
+
+    labels = np.zeros((40, 40, 40), np.uint8)
+    labels[2:38, 2:38, 2:38] = 1
+    labels[5:35, 5:35, 5:35] = 2
+    labels[10:30, 10:30, 10:30] = 3
+    labels[22:26, 22:26, 22:26] = 4  # a lesion in the quarter that is cut away
+    segments = [Segment(n + 1, name, colour) for n, (name, colour) in enumerate(zip(TISSUE_NAMES, TISSUE_COLORS))]
+    segments.append(Segment(4, LESION_NAME, LESION_COLOR))
+    grid = Grid(labels.shape, np.eye(4))
+    result = SimpleNamespace(labels=labels, segments=segments, grid=grid)
+    app = HeadlessSlicer.create()
+    reference = preview.volume_node_from_channel(app.scene, Channel("t1", labels.astype(np.float32), grid))
+    node = preview._tissue_cut_away(app, result, reference)
+    display = node.GetDisplayNode()
+    assert not display.GetVisibility2D() and display.GetVisibility3D()
+    segmentation = node.GetSegmentation()
+    by_name = {segmentation.GetSegment(s).GetName(): s for s in segmentation.GetSegmentIDs()}
+    assert display.GetSegmentOpacity3D(by_name["CSF"]) < 0.5 and display.GetSegmentOpacity3D(by_name["White matter"]) == 1.0
+    kept = {}
+    for name, segment_id in by_name.items():
+        labelmap = slicer.vtkOrientedImageData()
+        node.GetBinaryLabelmapRepresentation(segment_id, labelmap)
+        kept[name] = int(np.count_nonzero(mrml_logic.voxel_array_from_image(labelmap)))
+    assert kept[LESION_NAME] == 4 ** 3  # whole
+    assert 0 < kept["White matter"] < np.count_nonzero(labels == 3)  # a quarter removed
+    assert preview._tissue_cut_away(app, SimpleNamespace(labels=labels, segments=segments[3:], grid=grid), reference) is None
+    app.scene.Clear(True)

@@ -37,7 +37,7 @@ PLAIN_Z = 2.0
 FULL = np.ones((3, 3, 3), bool)
 #: (parameter, values) tried one at a time, the others at their defaults.
 PARAMETERS = (("CHANGE_Z", (1.0, 1.5, 2.0, 3.0)), ("LESION_Z", (0.5, 1.0, 2.0)), ("SMOOTH_MM", (0.0, 0.7, 1.5)),
-              ("NEIGHBOUR_MM", (0.0, 2.5)))
+              ("NEIGHBOUR_MM", (0.0, 2.5)), ("SLICEWISE", (False, True)))
 
 
 def folder(patient: str) -> Path:
@@ -132,7 +132,7 @@ def main() -> None:
                 results.append(scores(*on_common_grid(comparison.change > 0, comparison, patient)))
             setattr(detection, name, default)
             mark = " (default)" if value == default else ""
-            lines.append(row([name, f"{value:g}{mark}", *(f"{r['dice']:.3f}" for r in results),
+            lines.append(row([name, f"{value}{mark}", *(f"{r['dice']:.3f}" for r in results),
                               f"{np.mean([r['dice'] for r in results]):.3f}",
                               " / ".join(f"{r['hit']}/{r['lesions']}" for r in results),
                               " / ".join(str(r["false"]) for r in results)]))

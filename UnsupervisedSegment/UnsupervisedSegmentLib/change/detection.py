@@ -9,7 +9,9 @@ The rule
    visits smoothed by ``SMOOTH_MM`` (scans of different resolution and noise look alike). The
    follow-up's z is mapped onto the baseline's by their quantiles inside the shared brain (a scanner,
    coil or protocol change alters contrast, not only scale), then a differential bias field, the
-   difference of normal-looking voxels smoothed over ``BIAS_MM``, is removed.
+   difference of normal-looking voxels smoothed over ``BIAS_MM``, is removed, and (``SLICEWISE``) each
+   slice's median difference across the coarsest axis: multi-slice scans differ slice by slice (slab
+   profile, the outer slices of the field of view).
 3. **Change.** With d = follow-up - baseline, a voxel is *new or enlarging* when d > ``CHANGE_Z``,
    the follow-up is lesion-bright (z > ``LESION_Z``) and the baseline was not CSF-dark (z >
    ``CSF_Z``: a ventricle edge moved by the registration is not a lesion); *shrinking or resolved*
@@ -45,6 +47,8 @@ LESION_Z = 1.0
 CSF_Z = -1.5
 NORMAL_Z = 2.0
 NEIGHBOUR_MM = 2.5
+SLICEWISE = True
+MIN_SLICE_VOXELS = 100
 QUANTILES = np.linspace(0.5, 99.5, 199)
 
 
@@ -99,7 +103,21 @@ def matched_difference(base: np.ndarray, follow: np.ndarray, brain: np.ndarray,
     follow = match_quantiles(follow, base, brain)
     normal = brain & (np.abs(base) < NORMAL_Z) & (np.abs(follow) < NORMAL_Z)
     follow = follow - smooth_within(follow - base, normal, BIAS_MM, spacing)
+    if SLICEWISE:
+        follow = follow - slice_offsets(follow - base, normal, int(np.argmax(spacing)))
     return base, follow, follow - base
+
+
+def slice_offsets(difference: np.ndarray, normal: np.ndarray, axis: int) -> np.ndarray:
+    """The median difference of the normal voxels of each slice across ``axis`` (0 where a slice has none), broadcast:
+    multi-slice scans differ from visit to visit slice by slice (slab profile, the FOV's outer slices)."""
+    moved = np.moveaxis(difference, axis, 0)
+    inside = np.moveaxis(normal, axis, 0)
+    medians = np.array([np.median(d[m]) if np.count_nonzero(m) >= MIN_SLICE_VOXELS else 0.0 for d, m in zip(moved, inside)],
+                       dtype=np.float32)
+    shape = [1, 1, 1]
+    shape[axis] = -1
+    return medians.reshape(shape)
 
 
 def tolerant_differences(before: np.ndarray, after: np.ndarray,

@@ -18,7 +18,7 @@ import slicer
 import vtk
 
 from ..core.output_files import PREVIEW_3D_FILE, PREVIEW_AXIAL_FILE
-from ..core.palette import LESION_NAME
+from ..core.palette import LESION_NAME, TISSUE_NAMES
 from ..core.volume import Channel
 from ..pipeline.segmentation import SegmentationResult
 from . import logic as mrml_logic
@@ -31,6 +31,11 @@ PREVIEW_SMOOTHING = "0.5"
 #: The 3D camera frames the segment in focus, and at least this share of the whole brain's extent.
 CONTEXT_SHARE = 0.6
 FILL_OPACITY_2D = 0.4
+#: Brain tissue classes in 3D: cut away in front and above (down to this far below the brain's centre), CSF
+#: translucent, grey and white matter opaque.
+CUT_BELOW_CENTRE_MM = 10.0
+CUT_AWAY_OPACITY = {"CSF": 0.25, "Grey matter": 1.0, "White matter": 1.0}
+CUT_AWAY_CAPTION = "CSF, grey and white matter, cut away in front and above"
 #: With a Lesion segment, the other segments on the axial slice: outline only, faint.
 CONTEXT_OUTLINE_OPACITY_2D = 0.3
 
@@ -59,6 +64,9 @@ def render_previews(
     background_node = _background_node(app, background, result)
     segmentation_node = _segmentation_node(app, result, background_node)
     focus = _style_for_preview(segmentation_node)
+    cut_away = _tissue_cut_away(app, result, background_node) if isinstance(result, SegmentationResult) else None
+    if cut_away is not None:  # the tissue classes in 3D from the cut-away copy; the slice from the whole
+        segmentation_node.GetDisplayNode().SetVisibility3D(False)
     for factory in (
         slicer.vtkMRMLThreeDViewDisplayableManagerFactory.GetInstance(),
         slicer.vtkMRMLSliceViewDisplayableManagerFactory.GetInstance(),
@@ -68,13 +76,46 @@ def render_previews(
     app.app_logic.SetViewLogics(vtk.vtkCollection())
     slicer.vtkMRMLSliceNode.AddDefaultSliceOrientationPresets(app.scene, True)
     paths = [output_dir / PREVIEW_3D_FILE, output_dir / PREVIEW_AXIAL_FILE]
-    _render_3d(app, paths[0], size, _framing(segmentation_node, focus), _caption(segmentation_node, focus))
+    caption = _caption(segmentation_node, focus)
+    if cut_away is not None:
+        lesion = focus is not None and segmentation_node.GetSegmentation().GetSegment(focus).GetName() == LESION_NAME
+        caption = (caption.split(" (")[0] + "; " if lesion else "") + CUT_AWAY_CAPTION
+        focus = focus if lesion else None
+    _render_3d(app, paths[0], size, _framing(segmentation_node, focus), caption)
     bounds = _surfaces_bounds(segmentation_node) or _ras_bounds(background_node)
     centre = [(bounds[0] + bounds[1]) / 2, (bounds[2] + bounds[3]) / 2, _slice_offset(segmentation_node, focus, background_node)]
     width = 1.1 * max(bounds[1] - bounds[0], bounds[3] - bounds[2], 1.0)
     _render_axial(app, centre, width, background_node, paths[1], size)
     app.scene.Clear(True)
     return paths
+
+
+def _tissue_cut_away(app: HeadlessSlicer, result: SegmentationResult,
+                     reference: slicer.vtkMRMLVolumeNode) -> slicer.vtkMRMLSegmentationNode | None:
+    """For brain tissue classes: a 3D-only copy of the segmentation with the tissue classes cut away in the
+    anterior-superior quarter of the brain (facing the camera), so white matter shows inside grey matter inside
+    CSF; the Lesion is kept whole and opaque. None when the result has no tissue classes."""
+    tissue = [segment.label for segment in result.segments if segment.name in TISSUE_NAMES]
+    if not tissue:
+        return None
+    labels = np.array(result.labels, copy=True)
+    inside = labels > 0
+    indices = np.indices(labels.shape, dtype=np.float32).reshape(3, -1)
+    ras = (result.grid.affine[:3, :3] @ indices + result.grid.affine[:3, 3:4]).reshape(3, *labels.shape)
+    centre = [float(np.mean(ras[axis][inside])) for axis in range(3)]
+    wedge = (ras[1] > centre[1]) & (ras[2] > centre[2] - CUT_BELOW_CENTRE_MM)
+    labels[wedge & np.isin(labels, tissue)] = 0
+    node = app.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "preview cut-away")
+    mrml_logic.write_segments(node, labels, result.segments, reference)
+    mrml_logic.show_segmentation(node)
+    smooth_surfaces(node)
+    display = node.GetDisplayNode()
+    display.SetVisibility2D(False)
+    segmentation = node.GetSegmentation()
+    for index in range(segmentation.GetNumberOfSegments()):
+        segment_id = segmentation.GetNthSegmentID(index)
+        display.SetSegmentOpacity3D(segment_id, CUT_AWAY_OPACITY.get(segmentation.GetSegment(segment_id).GetName(), 1.0))
+    return node
 
 
 def _background_node(

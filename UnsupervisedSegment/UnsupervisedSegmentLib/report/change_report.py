@@ -16,7 +16,7 @@ from ..core.output_files import REVIEW_FILE, THUMBNAIL_FILE
 from ..core.volume import Grid
 from .planar import upright
 from .raster import Canvas, grid_boxes
-from .thumbnail import THUMBNAIL_SIZE, png_bytes
+from .thumbnail import THUMBNAIL_SIZE, inner_border, png_bytes
 
 SLICES = 3
 PANEL = 320
@@ -33,16 +33,6 @@ def slices_with_most_change(labels: np.ndarray, count: int = SLICES) -> list[int
     return sorted(ranked)
 
 
-def outline(mask: np.ndarray) -> np.ndarray:
-    """The pixels of ``mask`` that touch a pixel outside it (4-neighbours)."""
-    inner = mask.copy()
-    inner[1:] &= mask[:-1]
-    inner[:-1] &= mask[1:]
-    inner[:, 1:] &= mask[:, :-1]
-    inner[:, :-1] &= mask[:, 1:]
-    return mask & ~inner
-
-
 def slice_picture(values: np.ndarray, labels: np.ndarray, k: int, grid: Grid, window: tuple[float, float]) -> np.ndarray:
     """A grey slice (rows, columns, 3 in 0..1) with the change outlined and the stable lesion faintly tinted."""
     low, high = window
@@ -54,7 +44,7 @@ def slice_picture(values: np.ndarray, labels: np.ndarray, k: int, grid: Grid, wi
             tint = plane == STABLE
             rgb[tint] = 0.7 * rgb[tint] + 0.3 * np.asarray(segment.color)
         else:
-            rgb[outline(plane == segment.label)] = segment.color
+            rgb[inner_border(plane == segment.label)] = segment.color
     return rgb
 
 

@@ -18,7 +18,9 @@ import numpy as np
 from ..core.parallel import parallel
 from ..core.volume import masked_rows
 from ..pipeline.segmentation import SegmentationResult
+from .planar import upright
 from .raster import Axes, Canvas, grid_boxes
+from .thumbnail import grey_levels, inner_border, mask_box
 
 SLICES = 4
 MAX_PAIRS = 6
@@ -29,8 +31,8 @@ PANEL = 256
 #: Figure fractions left, right, bottom, top of the panel grid, and the gaps between panels.
 MARGINS = (0.05, 0.98, 0.06, 0.92)
 WSPACE, HSPACE = 0.3, 0.35
-#: Opacity of the label overlay and of the pair plots' points.
-OVERLAY_ALPHA, POINT_ALPHA = 0.5, 0.4
+#: Opacity of the label overlay's fill (each segment is also outlined) and of the pair plots' points.
+OVERLAY_ALPHA, POINT_ALPHA = 0.3, 0.4
 
 
 def overlay_slices(mask: np.ndarray, count: int = SLICES) -> list[int]:
@@ -102,17 +104,21 @@ def save_report(result: SegmentationResult, path: str | Path, seed: int = 0) -> 
 
 
 def _draw_slices(canvas: Canvas, boxes: list, result: SegmentationResult, colours: list) -> None:
-    """The first input's axial slices (grey, each scaled to its own range) with the labels at half opacity."""
-    first = result.channels[0].data
+    """The first input's axial slices, one per panel of the row, cropped to the mask, upright as Slicer shows
+    them (grey windowed to the masked voxels' 1st-99th percentile), each segment lightly filled and outlined."""
+    grey = grey_levels(result.channels[0].data, result.mask).astype(np.float32) / 255.0
+    crop = mask_box(result.mask)
     palette = np.asarray([(0.0, 0.0, 0.0)] + [tuple(c[:3]) for c in colours], dtype=np.float32)
-    for box, k in zip(boxes, overlay_slices(result.mask)):
-        grey = first[:, :, k].T[::-1].astype(np.float32)  # rows from anterior to posterior, as imshow's origin="lower"
-        low, high = float(np.nanmin(grey)), float(np.nanmax(grey))
-        grey = np.nan_to_num((grey - low) / (high - low) if high > low else np.zeros_like(grey))
-        rgb = np.repeat(grey[:, :, None], 3, axis=2)
-        labels = result.labels[:, :, k].T[::-1]
+    for box, k in zip(boxes, overlay_slices(result.mask, len(boxes))):
+        plane = upright(grey[:, :, k][crop], result.grid)
+        labels = upright(result.labels[:, :, k][crop], result.grid)
+        rgb = np.repeat(plane[:, :, None], 3, axis=2)
         labelled = labels > 0
-        rgb[labelled] += OVERLAY_ALPHA * (palette[np.minimum(labels[labelled], len(colours))] - rgb[labelled])
+        colour = palette[np.minimum(labels, len(colours))]
+        rgb[labelled] += OVERLAY_ALPHA * (colour[labelled] - rgb[labelled])
+        for label in np.unique(labels[labelled]):
+            edge = inner_border(labels == label)
+            rgb[edge] = colour[edge]
         placed = canvas.picture(rgb, box)
         canvas.text(((box.left + box.right) / 2, placed.top - 4), f"{result.channel_names[0]}, slice k={k}", 9, "mb")
 

@@ -54,8 +54,8 @@ def thumbnail_image(result: SegmentationResult, slice_index: int, size: int = TH
 
     Drawn on it: the lesion's outline when there is a lesion, else every segment's, in its colour.
     """
-    crop = _mask_box(result.mask)
-    grey = _grey_levels(result.channels[0].data, result.mask)[:, :, slice_index][crop]
+    crop = mask_box(result.mask)
+    grey = grey_levels(result.channels[0].data, result.mask)[:, :, slice_index][crop]
     labels = result.labels[:, :, slice_index][crop]
     spacing = result.grid.spacing
     extent = (labels.shape[0] * spacing[0], labels.shape[1] * spacing[1])
@@ -74,7 +74,7 @@ def thumbnail_image(result: SegmentationResult, slice_index: int, size: int = TH
     return Image.fromarray(pixels)
 
 
-def _mask_box(mask: np.ndarray, margin: float = 0.05) -> tuple[slice, slice]:
+def mask_box(mask: np.ndarray, margin: float = 0.05) -> tuple[slice, slice]:
     """The (i, j) box around the mask's voxels of every slice, widened by ``margin`` of its size."""
     seen = mask.any(axis=2)
     if not seen.any():
@@ -87,7 +87,7 @@ def _mask_box(mask: np.ndarray, margin: float = 0.05) -> tuple[slice, slice]:
     return box[0], box[1]
 
 
-def _grey_levels(volume: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def grey_levels(volume: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The volume as 0..255, windowed to the 1st..99th percentile of its masked voxels."""
     inside = volume[mask] if mask.any() else volume.ravel()
     low, high = np.percentile(inside, [1, 99]) if inside.size else (0.0, 1.0)
