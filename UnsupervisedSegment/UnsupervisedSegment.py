@@ -220,33 +220,25 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
 
     def onApplyButton(self) -> None:
         """Run the clustering and show the results; errors are shown in one place."""
-        with slicer.util.tryWithErrorDisplay(_("Unsupervised segmentation failed."), waitCursor=True):
-            progressDialog = slicer.util.createProgressDialog(
-                parent=slicer.util.mainWindow(), windowTitle=_("Unsupervised Segment"),
-                labelText=_("Starting..."), value=0, maximum=0,
-            )
-            try:
-                output = self.logic.processParameterNode(
-                    self._parameterNode, progress=lambda message: self._showProgress(progressDialog, message)
-                )
-            finally:
-                progressDialog.close()
-            self.showResults(output)
+        self._runWithProgress(_("Unsupervised segmentation failed."), self.logic.processParameterNode, self.showResults)
 
     def onCompareButton(self) -> None:
         """Compare the follow-up with the baseline (the input volumes) and show the change; errors in one place."""
-        with slicer.util.tryWithErrorDisplay(_("Comparing the two visits failed."), waitCursor=True):
+        self._runWithProgress(_("Comparing the two visits failed."), self.logic.processComparison, self.showComparison)
+
+    def _runWithProgress(self, failure: str, process, show) -> None:
+        """``process(parameterNode, progress)`` behind a progress dialog, then ``show(output)``; an error is shown
+        once, with ``failure`` as its title."""
+        with slicer.util.tryWithErrorDisplay(failure, waitCursor=True):
             progressDialog = slicer.util.createProgressDialog(
                 parent=slicer.util.mainWindow(), windowTitle=_("Unsupervised Segment"),
                 labelText=_("Starting..."), value=0, maximum=0,
             )
             try:
-                output = self.logic.processComparison(
-                    self._parameterNode, progress=lambda message: self._showProgress(progressDialog, message)
-                )
+                output = process(self._parameterNode, progress=lambda message: self._showProgress(progressDialog, message))
             finally:
                 progressDialog.close()
-            self.showComparison(output)
+            show(output)
 
     @staticmethod
     def _showProgress(dialog, message: str) -> None:
@@ -256,13 +248,8 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
     def showResults(self, output) -> None:
         """Segmentation over the first input in the slice views, surfaces in 3D, the table beside them."""
         slicer.util.setSliceViewerLayers(background=self.logic.orderedInputVolumes(self._parameterNode)[0], fit=True)
-        layoutManager = slicer.app.layoutManager()
-        layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
-        applicationLogic = slicer.app.applicationLogic()
-        applicationLogic.GetSelectionNode().SetActiveTableID(output.table_node.GetID())
-        applicationLogic.PropagateTableSelection()
-        layoutManager.threeDWidget(0).threeDView().resetFocalPoint()
-        self.ui.statisticsTableView.setMRMLTableNode(output.table_node)
+        self._showTable(output.table_node)
+        slicer.app.layoutManager().threeDWidget(0).threeDView().resetFocalPoint()
         self.ui.resultLabel.text = self.logic.resultText(output)
 
     def showComparison(self, output: MRMLComparisonOutput) -> None:
@@ -270,13 +257,16 @@ class UnsupervisedSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         baseline = self.logic.orderedInputVolumes(self._parameterNode)[0]
         slicer.util.setSliceViewerLayers(background=baseline, foreground=output.registered_volume_node,
                                          foregroundOpacity=0.0, fit=True)
-        layoutManager = slicer.app.layoutManager()
-        layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
-        applicationLogic = slicer.app.applicationLogic()
-        applicationLogic.GetSelectionNode().SetActiveTableID(output.table_node.GetID())
-        applicationLogic.PropagateTableSelection()
-        self.ui.statisticsTableView.setMRMLTableNode(output.table_node)
+        self._showTable(output.table_node)
         self.ui.compareResultLabel.text = self.logic.comparisonText(output)
+
+    def _showTable(self, tableNode) -> None:
+        """The four-up layout with the table view showing ``tableNode``, and the module's table view too."""
+        slicer.app.layoutManager().setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
+        applicationLogic = slicer.app.applicationLogic()
+        applicationLogic.GetSelectionNode().SetActiveTableID(tableNode.GetID())
+        applicationLogic.PropagateTableSelection()
+        self.ui.statisticsTableView.setMRMLTableNode(tableNode)
 
 
 #
