@@ -235,3 +235,26 @@ def test_mrml_comparison_writes_segmentation_table_and_registered_volume(pair):
             assert all(np.array_equal(slicer.util.arrayFromVolume(n), b) for n, b in zip(follow_up, before))
     finally:
         app.scene.Clear(True)
+
+
+@pytest.mark.parametrize("kind", ["tiny", "constant", "zeros"])
+def test_images_without_a_brain_are_refused_in_one_line(tmp_path, capsys, kind):
+    rng = np.random.default_rng(0)
+    voxels = {"tiny": rng.uniform(0, 100, (5, 5, 5)), "constant": np.full((40, 40, 20), 7.0),
+              "zeros": np.zeros((40, 40, 20))}[kind].astype(np.float32)
+    path = str(save_nifti(voxels, tmp_path / "image.nii.gz", np.eye(4)))
+    message = refused(["compare", "--baseline", path, "--follow-up", path, "--names", "flair",
+                       "--output-dir", str(tmp_path / "out")], capsys)
+    assert "no brain found in the baseline's flair" in message
+
+
+def test_nan_and_infinite_voxels_are_background(pair):
+    """NaN (outside a resampled input's field of view) and infinite voxels count as background: the comparison runs
+    (an ITK registration given NaN never returns) and the input arrays are left as they were."""
+    (base, base_affine), (follow, follow_affine), _, _ = pair
+    follow = {name: data.copy() for name, data in follow.items()}
+    follow["flair"][:, :, :3] = np.nan
+    follow["t1"][:2] = np.inf
+    result = compare_visits(channels(base, base_affine), channels(follow, follow_affine))
+    assert {lesion.change for lesion in result.lesions} >= {"new", "resolved"}
+    assert np.isnan(follow["flair"][:, :, :3]).all()

@@ -252,6 +252,7 @@ def main() -> None:
         else:
             mask, name = default_mask(images, spacing, read(folder, mask_stem)[0] if mask_stem else None), case
         runs.append((name, images, truth, mask, spacing))
+    volume_errors = []
     for name, images, truth, mask, spacing in runs + stroke_rows() + isles_row(arguments.isles):
         start = time.perf_counter()
         result = find_lesion(images, mask, spacing, "auto")
@@ -265,12 +266,15 @@ def main() -> None:
         else:
             scores = evaluate(result.mask, truth, spacing)
             f1 = f"{lesion_wise_f1(result.mask, truth):.2f}" if name.startswith("MS") else "–"
+            volume_errors.append(abs(found_ml / (truth.sum() * np.prod(spacing) / 1000) - 1))
             cells += [f"{scores['dice']:.3f}", f"{found_ml:.1f}", f"{truth.sum() * np.prod(spacing) / 1000:.1f}",
                       f"{scores['hausdorff95_mm']:.1f}", f1]
         cells += [f"{csf:.2f}" if csf == csf else "–", f"{seconds:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
         print("   " + result.description.splitlines()[0], flush=True)
+    lines += ["", f"Median absolute lesion-volume error over the {len(volume_errors)} rows with a reference: "
+              f"{np.median(volume_errors):.0%} (each row's |found / reference - 1|; rows of one case count each)."]
     lines += ["", "CPTAC picture: `cptac_lesion.png` (images: CPTAC-GBM, TCIA, CC BY; LearnToDiscover lesson, CC BY 4.0).", ""]
     for name, images, truth, mask, spacing in runs:
         if name.startswith("MS") and "flair" in images and len(images) == 1:

@@ -32,9 +32,11 @@ LESION_COLUMNS = ("lesion", "centre_r_mm", "centre_a_mm", "centre_s_mm", "baseli
 #: patient's head .83; see bench/quality/run_change.py) ...
 MIN_BRAIN_OVERLAP = 0.85
 #: ... or whose first inputs, smoothed by CORRELATION_SMOOTHING_MM, correlate less than this inside the brains.
-MIN_CORRELATION = 0.2
+MIN_CORRELATION = 0.1
 CORRELATION_SMOOTHING_MM = 2.0
 MM3_PER_ML = 1000.0
+#: A visit whose brain (the lesion rule's) is smaller than this is refused.
+MIN_BRAIN_ML = 50.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,26 @@ def brain_of(channels: Sequence[Channel]) -> np.ndarray:
     return brain_regions(mask, data, channels[0].grid.spacing, roles, border)[1]
 
 
+def finite_channels(channels: Sequence[Channel]) -> list[Channel]:
+    """The channels with NaN and infinite voxels (outside a resampled input's field of view) set to 0, the
+    background: copies where there are any (inputs are never modified)."""
+    return [channel if np.isfinite(np.sum(channel.data, dtype=np.float64)) else
+            Channel(channel.name, np.nan_to_num(channel.data, nan=0.0, posinf=0.0, neginf=0.0), channel.grid,
+                    channel.source) for channel in channels]
+
+
+def checked_brain(channels: Sequence[Channel], visit: str) -> np.ndarray:
+    """A visit's brain; UserInputError when its first input shows none (constant, empty or too small)."""
+    first = np.asarray(channels[0].data)
+    inside = first != 0
+    brain = brain_of(channels) if inside.any() and np.ptp(first[inside]) > 0 else np.zeros(first.shape, bool)
+    volume = np.count_nonzero(brain) * channels[0].grid.voxel_volume_mm3 / MM3_PER_ML
+    if volume < MIN_BRAIN_ML:
+        raise UserInputError(f"no brain found in the {visit}'s {channels[0].name} ({volume:.0f} mL of brain-like "
+                             f"tissue, at least {MIN_BRAIN_ML:g} mL expected): give whole-brain MRI of both visits")
+    return brain
+
+
 def smoothed_correlation(first: Channel, second: Channel, region: np.ndarray) -> float:
     """Pearson correlation of two images on one grid inside ``region``, both smoothed (noise does not count)."""
     if np.count_nonzero(region) < 2:
@@ -108,11 +130,16 @@ def compare_visits(baseline: Sequence[Channel], follow_up: Sequence[Channel]) ->
     """Register ``follow_up`` onto ``baseline`` (each a visit's channels on its own first input's grid) and find
     what changed; a registration that leaves the brains apart is a UserInputError."""
     check_visits(baseline, follow_up)
+    baseline, follow_up = finite_channels(baseline), finite_channels(follow_up)
     grid = baseline[0].grid
-    base_brain = brain_of(baseline)
-    if not base_brain.any():
-        raise UserInputError(f"no brain found in the baseline {baseline[0].name}: is it a brain MRI?")
-    transform = register_rigid(baseline[0], follow_up[0], base_brain)
+    base_brain = checked_brain(baseline, "baseline")
+    checked_brain(follow_up, "follow-up")
+    try:
+        transform = register_rigid(baseline[0], follow_up[0], base_brain)
+    except RuntimeError as error:  # ITK's own message: too few voxels to sample, a metric that cannot be computed
+        reason = str(error).strip().splitlines()[-1].split(": ", 1)[-1]
+        raise UserInputError(f"registering the follow-up {follow_up[0].name} onto the baseline failed ({reason}); "
+                             "check that both visits are whole brain scans of the same patient") from None
     registered = [Channel(c.name, resample_through(c, grid, transform), grid) for c in follow_up]
     follow_brain = brain_of(registered)
     overlap = 2 * np.count_nonzero(base_brain & follow_brain) / max(1, base_brain.sum() + follow_brain.sum())
