@@ -9,14 +9,16 @@ Subpackages by layer, lowest first; a module imports only from its own layer or 
 2. ``tissue``    brain tissue classes (CSF, grey matter, white matter) with partial volume
 3. ``lesion``    automatic lesion finding
 4. ``pipeline``  one segmentation of channels in memory (:func:`pipeline.segmentation.segment_channels`)
+4. ``change``    two visits compared: registration, lesion change (:func:`change.visits.compare_visits`)
 5. ``mrml``      Slicer's MRML side (Qt-free), headless scene, previews, the module's parameters
 6. ``report``    output files, diagnostic report, pictures, metrics
 7. ``cohort``    one run from files, batches, the review page
 8. ``cli``       the command line
 
-``io`` and ``engine`` share a rank and do not import each other. Nothing outside numpy, scipy,
-SimpleITK and vtk (what Slicer bundles) is imported at module scope on a path the Slicer module
-reaches.
+``io`` and ``engine`` share a rank and do not import each other, as do ``pipeline`` and ``change``. The
+Slicer module reaches ``core``, ``engine``, ``tissue``, ``lesion``, ``pipeline``, ``change`` and ``mrml``:
+they import only each other and, at module scope, nothing outside numpy, scipy, SimpleITK and vtk (what
+Slicer bundles).
 """
 
 __version__ = "0.1.0"

@@ -1,2 +1,2 @@
-"""Layer 6: running cases from files: one run into an output folder, batches from a manifest (local
-processes or Dask), and the review page of a batch."""
+"""Layer 7: running cases from files: one run (or one comparison of two visits) into an output folder,
+batches from a manifest (local processes or Dask), and the review page of a batch."""

@@ -1,2 +1,2 @@
-"""Layer 2: automatic lesion finding (tumour, MS, stroke) on the input channels. Imports ``core`` and
-``engine``."""
+"""Layer 3: automatic lesion finding (tumour, MS, stroke) on the input channels. Imports ``core``,
+``engine`` and ``tissue``."""

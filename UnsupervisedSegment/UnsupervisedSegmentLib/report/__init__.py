@@ -1,2 +1,2 @@
-"""Layer 5: what a run writes: label and segmentation files, statistics, the diagnostic report and
-pictures, review thumbnails, and evaluation metrics against a reference."""
+"""Layer 6: what a run writes: label and segmentation files, statistics, the diagnostic report and
+pictures, a comparison's files and report, review thumbnails, and evaluation metrics against a reference."""
