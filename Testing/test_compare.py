@@ -159,11 +159,19 @@ def test_refusals_are_one_line(pair, tmp_path, capsys):
     assert not Path(out).exists()
 
 
-def test_compare_visits_refuses_different_names(pair):
+def test_follow_up_is_paired_by_name_then_by_sequence(pair, comparison):
+    """Listed in another order, or named by visit (visit2_FLAIR with visit1_FLAIR), the follow-up is paired by
+    sequence; names that say nothing and differ are refused."""
     (base, base_affine), (follow, follow_affine), _, _ = pair
-    follow_channels = channels(follow, follow_affine)[::-1]
-    with pytest.raises(UserInputError, match="same sequences"):
-        compare_visits(channels(base, base_affine), follow_channels)
+    base_channels = channels(base, base_affine)
+    reordered = compare_visits(base_channels, channels(follow, follow_affine)[::-1])
+    assert np.array_equal(reordered.labels, comparison.labels)
+    by_visit = [Channel(f"visit2_{c.name.upper()}", c.data, c.grid) for c in channels(follow, follow_affine)[::-1]]
+    renamed = compare_visits([Channel(f"visit1_{c.name.upper()}", c.data, c.grid) for c in base_channels], by_visit)
+    assert np.array_equal(renamed.labels, comparison.labels)
+    anonymous = [Channel(f"series{n}", c.data, c.grid) for n, c in enumerate(channels(follow, follow_affine))]
+    with pytest.raises(UserInputError, match="cannot be paired"):
+        compare_visits(base_channels, anonymous)
 
 
 def test_batch_of_visit_pairs_summarises_change_and_shows_it_on_the_review_page(pair, tmp_path):

@@ -75,12 +75,30 @@ class VisitComparison:
         return np.where(self.labels == STABLE, 0, self.labels).astype(np.uint8)
 
 
-def check_visits(baseline: Sequence[Channel], follow_up: Sequence[Channel]) -> None:
-    """One-line errors: the visits must have the same names, and FLAIR or T2 among them."""
+def paired_follow_up(baseline: Sequence[Channel], follow_up: Sequence[Channel]) -> list[Channel]:
+    """The follow-up channels in the baseline's order and under its names: paired by name when both visits use
+    the same names, else by the sequence the names say (``study2_FLAIR`` with ``study1_FLAIR``); UserInputError
+    when neither pairs them."""
+    names, others = [c.name for c in baseline], [c.name for c in follow_up]
+    if len(names) != len(others):
+        raise UserInputError(f"the follow-up has {len(others)} sequences and the baseline {len(names)}; give the "
+                             "same sequences for both visits")
+    if sorted(names) == sorted(others) and len(set(names)) == len(names):
+        order = [others.index(name) for name in names]
+    else:
+        roles, other_roles = [channel_role(n) for n in names], [channel_role(n) for n in others]
+        if None in roles + other_roles or len(set(roles)) != len(roles) or sorted(roles) != sorted(other_roles):
+            raise UserInputError(f"the baseline's sequences ({', '.join(names)}) and the follow-up's "
+                                 f"({', '.join(others)}) cannot be paired: give both visits the same names (--names), "
+                                 "or names that say the sequence (flair, t1, t2)")
+        order = [other_roles.index(role) for role in roles]
+    return [Channel(base.name, follow_up[index].data, follow_up[index].grid, follow_up[index].source)
+            for base, index in zip(baseline, order)]
+
+
+def check_visits(baseline: Sequence[Channel]) -> None:
+    """A one-line error unless a FLAIR or T2 is among the sequences."""
     names = [channel.name for channel in baseline]
-    if names != [channel.name for channel in follow_up]:
-        raise UserInputError(f"the baseline ({', '.join(names)}) and the follow-up "
-                             f"({', '.join(c.name for c in follow_up)}) must list the same sequences in the same order")
     if not any(channel_role(name) in ("flair", "t2") for name in names):
         raise UserInputError(f"comparing visits needs a FLAIR or T2 among the sequences ({', '.join(names)}); "
                              "name it with --names (e.g. --names flair t1)")
@@ -129,7 +147,8 @@ def smoothed_correlation(first: Channel, second: Channel, region: np.ndarray) ->
 def compare_visits(baseline: Sequence[Channel], follow_up: Sequence[Channel]) -> VisitComparison:
     """Register ``follow_up`` onto ``baseline`` (each a visit's channels on its own first input's grid) and find
     what changed; a registration that leaves the brains apart is a UserInputError."""
-    check_visits(baseline, follow_up)
+    follow_up = paired_follow_up(baseline, follow_up)
+    check_visits(baseline)
     baseline, follow_up = finite_channels(baseline), finite_channels(follow_up)
     grid = baseline[0].grid
     base_brain = checked_brain(baseline, "baseline")

@@ -13,8 +13,6 @@ import vtk
 
 from ..core.errors import UserInputError
 from ..core.grid import align_channels
-from ..core.roles import channel_role
-from ..core.volume import Channel
 from .logic import (
     array_to_matrix,
     channels_from_volume_nodes,
@@ -46,18 +44,6 @@ class MRMLComparisonOutput:
     registered_volume_node: slicer.vtkMRMLScalarVolumeNode
     comparison: VisitComparison
     messages: list[str] = field(default_factory=list)
-
-
-def paired_follow_up(baseline: Sequence[Channel], follow_up: Sequence[Channel]) -> list[Channel]:
-    """The follow-up channels in the baseline's order and under its names: paired by sequence (FLAIR with
-    FLAIR, by the names' roles) where every name has one, else in the given order."""
-    if len(baseline) != len(follow_up):
-        raise UserInputError(f"select as many follow-up volumes ({len(follow_up)}) as baseline volumes ({len(baseline)}), "
-                             "the same sequences")
-    roles = [channel_role(c.name) for c in baseline], [channel_role(c.name) for c in follow_up]
-    if None not in roles[0] and len(set(roles[0])) == len(roles[0]) and sorted(roles[0]) == sorted(roles[1]):
-        follow_up = [follow_up[roles[1].index(role)] for role in roles[0]]
-    return [Channel(base.name, other.data, other.grid, other.source) for base, other in zip(baseline, follow_up)]
 
 
 def write_lesion_table(table_node: slicer.vtkMRMLTableNode, rows: Sequence[dict[str, object]]) -> None:
@@ -97,7 +83,7 @@ def compare_volume_nodes(
     baseline, messages = align_channels(channels_from_volume_nodes(baseline_nodes))
     follow_up, follow_messages = align_channels(channels_from_volume_nodes(follow_up_nodes))
     report("registering the follow-up onto the baseline and comparing")
-    comparison = compare_visits(baseline, paired_follow_up(baseline, follow_up))
+    comparison = compare_visits(baseline, follow_up)
     report("writing the change segmentation")
     reference = baseline_nodes[0]
     if segmentation_node is None:
