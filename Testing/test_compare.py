@@ -266,3 +266,10 @@ def test_nan_and_infinite_voxels_are_background(pair):
     result = compare_visits(channels(base, base_affine), channels(follow, follow_affine))
     assert {lesion.change for lesion in result.lesions} >= {"new", "resolved"}
     assert np.isnan(follow["flair"][:, :, :3]).all()
+
+
+def test_registered_follow_up_is_the_flair_whatever_the_order(pair):
+    (base, base_affine), (follow, follow_affine), _, _ = pair
+    result = compare_visits(channels(base, base_affine)[::-1], channels(follow, follow_affine))
+    assert result.registered_follow_up.name == "flair" and result.baseline.name == "flair"
+    assert result.grid.same_as(Grid(base["t1"].shape, base_affine))  # the first input (here T1) is the output grid

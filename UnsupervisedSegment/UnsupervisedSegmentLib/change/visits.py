@@ -59,8 +59,8 @@ class VisitComparison:
     grid: Grid
     labels: np.ndarray  # 0, NEW, SHRINKING, STABLE
     lesions: list[LesionChange]
-    baseline: Channel  # the baseline's first input
-    registered_follow_up: Channel  # the follow-up's first input on the baseline grid
+    baseline: Channel  # the baseline's FLAIR (else T2), on its first input's grid
+    registered_follow_up: Channel  # the follow-up's FLAIR (else T2) on the baseline grid
     transform: RigidTransform
     brain_overlap: float
     notes: list[str]
@@ -159,7 +159,7 @@ def compare_visits(baseline: Sequence[Channel], follow_up: Sequence[Channel]) ->
         reason = str(error).strip().splitlines()[-1].split(": ", 1)[-1]
         raise UserInputError(f"registering the follow-up {follow_up[0].name} onto the baseline failed ({reason}); "
                              "check that both visits are whole brain scans of the same patient") from None
-    registered = [Channel(c.name, resample_through(c, grid, transform), grid) for c in follow_up]
+    registered = [Channel(c.name, resample_through(c, grid, transform), grid, c.source) for c in follow_up]
     follow_brain = brain_of(registered)
     overlap = 2 * np.count_nonzero(base_brain & follow_brain) / max(1, base_brain.sum() + follow_brain.sum())
     agreement = smoothed_correlation(baseline[0], registered[0], base_brain & follow_brain)
@@ -177,7 +177,8 @@ def compare_visits(baseline: Sequence[Channel], follow_up: Sequence[Channel]) ->
     notes = [f"follow-up registered rigidly: rotated {transform.rotation_degrees:.1f} degrees, moved "
              f"{transform.translation_mm:.1f} mm; brains overlap {overlap:.0%}, intensities correlate {agreement:.2f}",
              *maps.notes]
-    return VisitComparison(grid, labels, lesion_changes(maps, grid), baseline[0], registered[0], transform,
+    shown = next((index for role in ("flair", "t2") for index, c in enumerate(baseline) if channel_role(c.name) == role), 0)
+    return VisitComparison(grid, labels, lesion_changes(maps, grid), baseline[shown], registered[shown], transform,
                            overlap, notes)
 
 

@@ -95,8 +95,8 @@ def compare_volume_nodes(
         table_node = scene.AddNewNodeByClass("vtkMRMLTableNode",
                                              scene.GenerateUniqueName(f"{segmentation_node.GetName()} lesions"))
     write_lesion_table(table_node, lesion_rows(comparison))
-    registered = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode",
-                                         scene.GenerateUniqueName(f"{follow_up_nodes[0].GetName()} registered"))
+    shown = scene.GetNodeByID(comparison.registered_follow_up.source) or follow_up_nodes[0]  # its FLAIR (else T2)
+    registered = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", scene.GenerateUniqueName(f"{shown.GetName()} registered"))
     registered.SetIJKToRASMatrix(array_to_matrix(comparison.grid.affine))
     registered.SetAndObserveImageData(image_from_array(np.asarray(comparison.registered_follow_up.data, np.float32)))
     registered.SetAndObserveTransformNodeID(reference.GetTransformNodeID())
