@@ -11,7 +11,6 @@ import numpy as np
 import slicer
 import vtk
 
-from ..core.errors import UserInputError
 from ..core.grid import align_channels
 from .logic import (
     array_to_matrix,
