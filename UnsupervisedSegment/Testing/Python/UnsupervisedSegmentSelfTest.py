@@ -53,6 +53,7 @@ class UnsupervisedSegmentSelfTest(ScriptedLoadableModuleTest):
             self.test_NonOverlappingRefused,
             self.test_SegmentStatisticsAgree,
             self.test_LesionSegment,
+            self.test_CompareTwoVisits,
         ):
             self.setUp()
             test()
@@ -188,3 +189,42 @@ class UnsupervisedSegmentSelfTest(ScriptedLoadableModuleTest):
         self.assertIn("lesion type", text)
         self.assertIn("flair as flair", text)
         self.delayDisplay("Test passed")
+
+    def _headVisit(self, name: str, lesionCentresMm, origin=(0.0, 0.0, 0.0), seed: int = 0):
+        """A brain-like ellipsoid (grey matter shell, white matter inside) on a 2 mm grid, 5 mm lesions at
+        ``lesionCentresMm`` (voxel coordinates x 2 mm), the grid's origin at ``origin`` (the head moved)."""
+        shape, spacing = (64, 72, 48), 2.0
+        i, j, k = np.indices(shape).astype(np.float32) * spacing
+        centre = np.asarray(shape) * spacing / 2
+        radius = np.sqrt(((i - centre[0]) / 54) ** 2 + ((j - centre[1]) / 64) ** 2 + ((k - centre[2]) / 42) ** 2)
+        voxels = np.zeros(shape, np.float32)
+        voxels[radius < 1.0] = 330.0
+        voxels[radius < 0.85] = 300.0
+        for lesion in lesionCentresMm:
+            voxels[np.sqrt((i - lesion[0]) ** 2 + (j - lesion[1]) ** 2 + (k - lesion[2]) ** 2) < 5.0] = 620.0
+        inside = voxels > 0
+        voxels[inside] += np.random.default_rng(seed).normal(0.0, 12.0, int(inside.sum())).astype(np.float32)
+        ijkToRAS = np.diag([spacing, spacing, spacing, 1.0])
+        ijkToRAS[:3, 3] = origin
+        return slicer.util.addVolumeFromArray(np.transpose(np.maximum(voxels, 0), (2, 1, 0)).copy(), ijkToRAS, name)
+
+    def test_CompareTwoVisits(self):
+        self.delayDisplay("Two visits: the follow-up moved and with a new lesion; the change segmentation and table")
+        stable, new = (50.0, 60.0, 48.0), (80.0, 90.0, 52.0)
+        baseline = self._headVisit("visit1 FLAIR", [stable])
+        followUp = self._headVisit("visit2 FLAIR", [stable, new], origin=(4.0, -3.0, 2.0), seed=1)
+        output = UnsupervisedSegmentLogic().compareVisits([baseline], [followUp])
+        segmentation = output.segmentation_node.GetSegmentation()
+        self.assertEqual([segmentation.GetNthSegment(i).GetName() for i in range(3)],
+                         ["New or enlarging", "Shrinking or resolved", "Stable lesion"])
+        changes = [lesion.change for lesion in output.comparison.lesions]
+        self.assertEqual(sorted(changes), ["new", "stable"])
+        sphereMl = 4 / 3 * np.pi * 5.0 ** 3 / 1000
+        newLesion = output.comparison.lesions[changes.index("new")]
+        self.assertAlmostEqual(newLesion.new_ml, sphereMl, delta=0.5 * sphereMl)
+        table = output.table_node
+        self.assertEqual(table.GetCellText(table.GetNumberOfRows() - 1, 0), "total")
+        self.assertEqual(output.registered_volume_node.GetImageData().GetDimensions(), baseline.GetImageData().GetDimensions())
+        self.assertIn("Done:", UnsupervisedSegmentLogic.comparisonText(output))
+        self.delayDisplay("Test passed")
+
