@@ -197,7 +197,7 @@ class Axes:
 
     def frame(self, title: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
               tick_size: int = 8, label_size: int = 9) -> None:
-        """Frame, ticks with labels, axis labels and title."""
+        """Frame, ticks with labels, axis labels and title (the y label above the frame, left-aligned)."""
         canvas, box = self.canvas, self.box
         canvas.line([(box.left, box.top), (box.right, box.top), (box.right, box.bottom), (box.left, box.bottom),
                      (box.left, box.top)])
@@ -213,9 +213,8 @@ class Axes:
             canvas.text(((box.left + box.right) / 2, box.top - 4), title, label_size, "mb")
         if xlabel:
             canvas.text(((box.left + box.right) / 2, box.bottom + TICK_LENGTH + tick_size + 6), xlabel, label_size, "mt")
-        if ylabel:
-            width = max(len(tick_label(v, yticks)) for v in yticks) * tick_size * 0.6
-            canvas.text((box.left - TICK_LENGTH - width - 8, (box.top + box.bottom) / 2), ylabel, label_size, "rm")
+        if ylabel:  # above the frame's top left corner: a long name never runs into the panel on the left
+            canvas.text((box.left, box.top - 4), ylabel, label_size, "lb")
 
     def legend(self, names: Sequence[str], colours: Sequence[Colour], size: int = 8) -> None:
         """Colour patches and names in the upper right corner."""
