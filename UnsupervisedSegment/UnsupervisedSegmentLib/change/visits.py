@@ -69,6 +69,11 @@ class VisitComparison:
         """The volume of the voxels with ``label`` (NEW, SHRINKING or STABLE) in mL."""
         return float(np.count_nonzero(self.labels == label) * self.grid.voxel_volume_mm3 / MM3_PER_ML)
 
+    def lesion_counts(self) -> dict[str, int]:
+        """The number of lesions per change class, every class of CHANGE_CLASSES in its order."""
+        classes = [lesion.change for lesion in self.lesions]
+        return {name: classes.count(name) for name in CHANGE_CLASSES}
+
     @property
     def change(self) -> np.ndarray:
         """0 unchanged (stable lesion voxels included), 1 new or enlarging, 2 shrinking or resolved."""
@@ -222,8 +227,7 @@ def lesion_rows(comparison: VisitComparison) -> list[dict[str, object]]:
     rows = [dict(zip(LESION_COLUMNS, (lesion.lesion_id, *lesion.centre_ras, lesion.baseline_ml, lesion.follow_up_ml,
                                       lesion.new_ml, lesion.shrinking_ml, lesion.change)))
             for lesion in comparison.lesions]
-    classes = [lesion.change for lesion in comparison.lesions]
-    counts = "; ".join(f"{name} {classes.count(name)}" for name in CHANGE_CLASSES if name in classes)
+    counts = "; ".join(f"{name} {count}" for name, count in comparison.lesion_counts().items() if count)
     total = {"lesion": "total", "centre_r_mm": "", "centre_a_mm": "", "centre_s_mm": "", "change": counts or "no lesion"}
     for column in ("baseline_ml", "follow_up_ml", "new_or_enlarging_ml", "shrinking_or_resolved_ml"):
         total[column] = float(sum(row[column] for row in rows))

@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from ..change.visits import CHANGE_CLASSES, CHANGE_SEGMENTS, VisitComparison
+from ..change.visits import CHANGE_SEGMENTS, VisitComparison
 from ..core.errors import UserInputError
 from ..core.output_files import (
     CASE_RECORD_FILE,
@@ -122,9 +122,8 @@ def pair_record(case: Case, comparison: VisitComparison, seconds: float) -> Row:
         row[f"volume_ml_{segment.name}"] = round(comparison.volume_ml(segment.label), 4)
     row["lesion_volume_ml"] = round(sum(lesion.follow_up_ml for lesion in comparison.lesions), 4)
     row["baseline_lesion_volume_ml"] = round(sum(lesion.baseline_ml for lesion in comparison.lesions), 4)
-    classes = [lesion.change for lesion in comparison.lesions]
-    for name in CHANGE_CLASSES:
-        row[f"lesions_{name}"] = classes.count(name)
+    for name, count in comparison.lesion_counts().items():
+        row[f"lesions_{name}"] = count
     return row
 
 

@@ -105,11 +105,11 @@ def comparison_text(output) -> str:
 
     comparison = output.comparison
     new, shrinking = comparison.volume_ml(NEW), comparison.volume_ml(SHRINKING)
-    classes = [lesion.change for lesion in comparison.lesions]
+    counts = comparison.lesion_counts()
     summary = _("Done: {new:.2f} mL new or enlarging, {shrinking:.2f} mL shrinking or resolved; lesions: {new_count} new, "
                 "{enlarging} enlarging, {shrinking_count} shrinking, {resolved} resolved, {stable} stable.").format(
-        new=new, shrinking=shrinking, new_count=classes.count("new"), enlarging=classes.count("enlarging"),
-        shrinking_count=classes.count("shrinking"), resolved=classes.count("resolved"), stable=classes.count("stable"))
+        new=new, shrinking=shrinking, new_count=counts["new"], enlarging=counts["enlarging"],
+        shrinking_count=counts["shrinking"], resolved=counts["resolved"], stable=counts["stable"])
     return "\n".join([summary, *output.messages])
 
 

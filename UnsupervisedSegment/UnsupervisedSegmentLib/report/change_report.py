@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..change.visits import CHANGE_CLASSES, CHANGE_SEGMENTS, NEW, SHRINKING, STABLE, VisitComparison
+from ..change.visits import CHANGE_SEGMENTS, NEW, SHRINKING, STABLE, VisitComparison
 from ..core.output_files import REVIEW_FILE, THUMBNAIL_FILE
 from ..core.volume import Grid
 from .planar import upright
@@ -83,9 +83,8 @@ def write_comparison_review(comparison: VisitComparison, messages: Sequence[str]
     picture = Image.fromarray(np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
     picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
     (directory / THUMBNAIL_FILE).write_bytes(png_bytes(picture))
-    classes = [lesion.change for lesion in comparison.lesions]
-    counts = ", ".join(f"{classes.count(name)} {name}" for name in CHANGE_CLASSES)
-    facts = {"notes": [f"lesions: {counts}" if classes else "no lesion at either visit",
+    counts = ", ".join(f"{count} {name}" for name, count in comparison.lesion_counts().items())
+    facts = {"notes": [f"lesions: {counts}" if comparison.lesions else "no lesion at either visit",
                        *(m.split(": ", 1)[1] for m in messages if m.startswith("note: "))],
              "warnings": [m.split(": ", 1)[1] for m in messages if m.startswith("warning: ")],
              "focus": "lesion change", "slice": k, "lesion_fraction_on_mask_border": None}
