@@ -11,7 +11,7 @@ from ..core.errors import UserInputError
 from ..core.lazy import lazy_module
 from ..core.palette import Segment
 from ..core.roles import channel_role
-from ..core.volume import Channel, Grid
+from ..core.volume import MM3_PER_ML, Channel, Grid
 from ..lesion.rule import brain_regions, image_border
 from .detection import ChangeMaps, detect_change
 from .registration import RigidTransform, register_rigid, resample_through
@@ -34,7 +34,6 @@ MIN_BRAIN_OVERLAP = 0.85
 #: ... or whose first inputs, smoothed by CORRELATION_SMOOTHING_MM, correlate less than this inside the brains.
 MIN_CORRELATION = 0.1
 CORRELATION_SMOOTHING_MM = 2.0
-MM3_PER_ML = 1000.0
 #: A visit whose brain (the lesion rule's) is smaller than this is refused.
 MIN_BRAIN_ML = 50.0
 

@@ -20,6 +20,8 @@ import numpy as np
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
+#: Cubic millimetres in a millilitre (volumes are reported in mL).
+MM3_PER_ML = 1000.0
 #: Affine entries closer than this (in mm) count as the same grid.
 GRID_TOLERANCE_MM = 1e-3
 #: Suffixes of the channels of an RGB or RGBA image (other component counts are numbered).

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..core.parallel import parallel, shares
-from ..core.volume import Channel, masked_rows
+from ..core.volume import MM3_PER_ML, Channel, masked_rows
 
-MM3_PER_ML = 1000.0
 #: Labelled voxels per bincount call: the float64 buffers stay small (2 MB) for any image.
 CHUNK_ROWS = 1 << 18
 

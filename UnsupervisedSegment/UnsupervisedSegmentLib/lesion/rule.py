@@ -78,14 +78,13 @@ import numpy as np
 from ..core.lazy import lazy_module
 from ..core.parallel import parallel
 from ..core.roles import channel_role, check_lesion_inputs
-from ..core.volume import Channel, Grid, bounding_box, masked_rows, new_volume, set_masked_rows
+from ..core.volume import MM3_PER_ML, Channel, Grid, bounding_box, masked_rows, new_volume, set_masked_rows
 from ..engine.masking import otsu_threshold
 from ..engine.morphology import ball, deeper_than, dilate, fill_holes, opening
 from ..tissue.model import TissueResult, channel_bias_field, segment_tissue
 
 ndimage = lazy_module("scipy.ndimage")  # used only when a lesion is looked for
 
-MM3_PER_ML = 1000.0
 #: Hyperintensity (z above the healthy peak) a lesion voxel must reach, and a focus somewhere.
 LOW_Z = 2.0
 HIGH_Z = 3.5
