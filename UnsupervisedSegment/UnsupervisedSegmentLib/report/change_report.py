@@ -13,7 +13,7 @@ from PIL import Image
 
 from ..change.visits import CHANGE_SEGMENTS, NEW, SHRINKING, STABLE, VisitComparison
 from ..core.output_files import REVIEW_FILE, THUMBNAIL_FILE
-from ..core.volume import Grid
+from ..core.volume import MM3_PER_ML, Grid
 from .planar import upright
 from .raster import Canvas, grid_boxes
 from .thumbnail import THUMBNAIL_SIZE, inner_border, png_bytes
@@ -48,27 +48,29 @@ def slice_picture(values: np.ndarray, labels: np.ndarray, k: int, grid: Grid, wi
     return rgb
 
 
+def display_window(data: np.ndarray) -> tuple[float, float]:
+    """The grey window of a channel: the LOW_HIGH_PERCENTILES of its non-zero voxels ((0, 1) when it has none)."""
+    inside = data[data > 0]
+    return tuple(np.percentile(inside, LOW_HIGH_PERCENTILES)) if inside.size else (0.0, 1.0)
+
+
 def save_change_report(comparison: VisitComparison, path: str | Path) -> None:
     """Draw the slices with the most change, both visits side by side, and save them as a PNG."""
     picks = slices_with_most_change(comparison.labels)
     canvas = Canvas(2 * PANEL, PANEL * len(picks) + PANEL // 4)
     boxes = grid_boxes(canvas.pixels.shape[1], canvas.pixels.shape[0], len(picks), 2, MARGINS, 0.02, 0.08)
-    ml = comparison.grid.voxel_volume_mm3 / 1000.0
+    ml = comparison.grid.voxel_volume_mm3 / MM3_PER_ML
+    visits = [(np.asarray(channel.data), display_window(np.asarray(channel.data)))
+              for channel in (comparison.baseline, comparison.registered_follow_up)]
     for row, k in enumerate(picks):
-        for column, channel in enumerate((comparison.baseline, comparison.registered_follow_up)):
-            data = np.asarray(channel.data)
-            window = tuple(np.percentile(data[data > 0], LOW_HIGH_PERCENTILES)) if (data > 0).any() else (0.0, 1.0)
-            box = boxes[row][column]
+        new = np.count_nonzero(comparison.labels[:, :, k] == NEW) * ml
+        gone = np.count_nonzero(comparison.labels[:, :, k] == SHRINKING) * ml
+        titles = (f"baseline, slice {k}", f"follow-up (registered): +{new:.2f} mL, -{gone:.2f} mL")
+        for box, (data, window), title in zip(boxes[row], visits, titles):
             canvas.picture(slice_picture(data, comparison.labels, k, comparison.grid, window), box)
-            new = np.count_nonzero(comparison.labels[:, :, k] == NEW) * ml
-            gone = np.count_nonzero(comparison.labels[:, :, k] == SHRINKING) * ml
-            title = (f"baseline, slice {k}" if column == 0
-                     else f"follow-up (registered): +{new:.2f} mL, -{gone:.2f} mL")
             canvas.text(((box.left + box.right) / 2, box.top - 8), title, 11)
-    total_new = np.count_nonzero(comparison.labels == NEW) * ml
-    total_gone = np.count_nonzero(comparison.labels == SHRINKING) * ml
-    canvas.text((canvas.pixels.shape[1] / 2, 14), f"Lesion change: {total_new:.2f} mL new or enlarging (red), "
-                f"{total_gone:.2f} mL shrinking or resolved (blue), stable lesion tinted", 13)
+    canvas.text((canvas.pixels.shape[1] / 2, 14), f"Lesion change: {comparison.volume_ml(NEW):.2f} mL new or enlarging "
+                f"(red), {comparison.volume_ml(SHRINKING):.2f} mL shrinking or resolved (blue), stable lesion tinted", 13)
     canvas.save_png(path)
 
 
@@ -78,8 +80,7 @@ def write_comparison_review(comparison: VisitComparison, messages: Sequence[str]
     directory = Path(directory)
     k = slices_with_most_change(comparison.labels, 1)[0]
     data = np.asarray(comparison.registered_follow_up.data)
-    window = tuple(np.percentile(data[data > 0], LOW_HIGH_PERCENTILES)) if (data > 0).any() else (0.0, 1.0)
-    rgb = slice_picture(data, comparison.labels, k, comparison.grid, window)
+    rgb = slice_picture(data, comparison.labels, k, comparison.grid, display_window(data))
     picture = Image.fromarray(np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
     picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
     (directory / THUMBNAIL_FILE).write_bytes(png_bytes(picture))
