@@ -111,7 +111,7 @@ def test_3d_style_puts_the_lesion_in_focus_on_smoothed_surfaces(tmp_path):
                 Segment(3, LESION_NAME, LESION_COLOR)]
     app = HeadlessSlicer.create()
     grid = Grid(labels.shape, np.eye(4))
-    reference = preview.volume_node_from_channel(app.scene, Channel("t1", labels.astype(np.float32), grid))
+    reference = mrml_logic.volume_node_from_channel(app.scene, Channel("t1", labels.astype(np.float32), grid))
     node = app.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "preview")
     mrml_logic.write_segments(node, labels, segments, reference)
     mrml_logic.show_segmentation(node)
@@ -155,7 +155,7 @@ def test_tissue_classes_are_cut_away_in_3d_only():
     grid = Grid(labels.shape, np.eye(4))
     result = SimpleNamespace(labels=labels, segments=segments, grid=grid)
     app = HeadlessSlicer.create()
-    reference = preview.volume_node_from_channel(app.scene, Channel("t1", labels.astype(np.float32), grid))
+    reference = mrml_logic.volume_node_from_channel(app.scene, Channel("t1", labels.astype(np.float32), grid))
     node = preview._tissue_cut_away(app, result, reference)
     display = node.GetDisplayNode()
     assert not display.GetVisibility2D() and display.GetVisibility3D()

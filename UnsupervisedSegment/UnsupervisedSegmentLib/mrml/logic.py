@@ -201,6 +201,15 @@ def write_segments(
         segmentation_node.EndModify(was_modifying)
 
 
+def volume_node_from_channel(scene: slicer.vtkMRMLScene, channel: Channel) -> slicer.vtkMRMLScalarVolumeNode:
+    """A scalar volume node holding a copy of the channel's voxels on its grid."""
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", channel.name)
+    node.SetIJKToRASMatrix(array_to_matrix(channel.grid.affine))
+    node.SetAndObserveImageData(image_from_array(np.nan_to_num(channel.data).astype(np.float32)))
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
 def show_segmentation(segmentation_node: slicer.vtkMRMLSegmentationNode) -> None:
     """Display as fill and outline in slice views and as closed surfaces in 3D."""
     segmentation_node.CreateDefaultDisplayNodes()
@@ -231,26 +240,35 @@ def write_statistics_table(
     table_node: slicer.vtkMRMLTableNode, statistics: Sequence[dict[str, object]], channel_names: Sequence[str]
 ) -> None:
     """Replace the table's content by one row per segment (counts, volumes, per-input means and stds)."""
+    columns = []
+    for key in statistics_columns(channel_names):
+        kind = vtk.vtkStringArray if key == "segment" else (
+            vtk.vtkIntArray if key in ("label", "voxels") else vtk.vtkDoubleArray)
+        columns.append((key, *_column_title(key), kind))
+    fill_table(table_node, statistics, columns)
+
+
+def fill_table(table_node: slicer.vtkMRMLTableNode, rows: Sequence[dict[str, object]],
+               columns: Sequence[tuple[str, str, str, type]]) -> None:
+    """Replace the table's content: one column per (row key, title, unit, VTK array class), one row per row;
+    text columns get ``str(value)``, numeric ones the value (an empty cell: NaN)."""
     was_modifying = table_node.StartModify()
     try:
         table_node.RemoveAllColumns()
-        for key in statistics_columns(channel_names):
-            title, unit = _column_title(key)
-            column = vtk.vtkStringArray() if key == "segment" else (
-                vtk.vtkIntArray() if key in ("label", "voxels") else vtk.vtkDoubleArray()
-            )
+        for key, title, unit, kind in columns:
+            column, text = kind(), kind is vtk.vtkStringArray
             column.SetName(title)
-            for row in statistics:
+            for row in rows:
                 value = row[key]
-                column.InsertNextValue(str(value) if key == "segment" else value)
+                column.InsertNextValue(str(value) if text else float("nan") if value == "" else value)
             table_node.AddColumn(column)
             table_node.SetColumnUnitLabel(title, unit)
-        use_column_titles_as_headers(table_node)
+        _use_column_titles_as_headers(table_node)
     finally:
         table_node.EndModify(was_modifying)
 
 
-def use_column_titles_as_headers(table_node: slicer.vtkMRMLTableNode) -> None:
+def _use_column_titles_as_headers(table_node: slicer.vtkMRMLTableNode) -> None:
     """Show column titles as headers: ``SetUseColumnTitleAsColumnHeader`` from Slicer 5.6.1, the same
     setting's older name ``SetUseColumnNameAsColumnHeader`` in 5.6.0."""
     if hasattr(table_node, "SetUseColumnTitleAsColumnHeader"):

@@ -128,16 +128,7 @@ def _background_node(
         if not isinstance(result, SegmentationResult):
             raise ValueError("a background volume is needed to preview a segmentation file")
         background = Channel("background", np.zeros(result.grid.shape, np.float32), result.grid)
-    return volume_node_from_channel(app.scene, background)
-
-
-def volume_node_from_channel(scene: slicer.vtkMRMLScene, channel: Channel) -> slicer.vtkMRMLScalarVolumeNode:
-    """A scalar volume node holding a copy of the channel's voxels on its grid."""
-    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", channel.name)
-    node.SetIJKToRASMatrix(mrml_logic.array_to_matrix(channel.grid.affine))
-    node.SetAndObserveImageData(mrml_logic.image_from_array(np.nan_to_num(channel.data).astype(np.float32)))
-    node.CreateDefaultDisplayNodes()
-    return node
+    return mrml_logic.volume_node_from_channel(app.scene, background)
 
 
 def _segmentation_node(

@@ -7,31 +7,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
 import slicer
 import vtk
 
 from ..core.grid import align_channels
-from .logic import (
-    array_to_matrix,
-    channels_from_volume_nodes,
-    image_from_array,
-    show_segmentation,
-    use_column_titles_as_headers,
-    write_segments,
-)
+from ..core.volume import Channel
+from .logic import channels_from_volume_nodes, fill_table, show_segmentation, volume_node_from_channel, write_segments
 
 if TYPE_CHECKING:  # the change layer (registration, lesion rule) is imported when a comparison runs
     from ..change.visits import VisitComparison
 
-#: Lesion table columns: key -> (title, unit).
-LESION_TABLE_COLUMNS = {
-    "lesion": ("Lesion", ""), "centre_r_mm": ("Centre R [mm]", "mm"), "centre_a_mm": ("Centre A [mm]", "mm"),
-    "centre_s_mm": ("Centre S [mm]", "mm"), "baseline_ml": ("Baseline volume [cm3]", "cm3 (mL)"),
-    "follow_up_ml": ("Follow-up volume [cm3]", "cm3 (mL)"),
-    "new_or_enlarging_ml": ("New or enlarging [cm3]", "cm3 (mL)"),
-    "shrinking_or_resolved_ml": ("Shrinking or resolved [cm3]", "cm3 (mL)"), "change": ("Change", ""),
-}
+#: Lesion table columns: (row key, title, unit, VTK array class).
+LESION_TABLE_COLUMNS = (
+    ("lesion", "Lesion", "", vtk.vtkStringArray), ("centre_r_mm", "Centre R [mm]", "mm", vtk.vtkDoubleArray),
+    ("centre_a_mm", "Centre A [mm]", "mm", vtk.vtkDoubleArray), ("centre_s_mm", "Centre S [mm]", "mm", vtk.vtkDoubleArray),
+    ("baseline_ml", "Baseline volume [cm3]", "cm3 (mL)", vtk.vtkDoubleArray),
+    ("follow_up_ml", "Follow-up volume [cm3]", "cm3 (mL)", vtk.vtkDoubleArray),
+    ("new_or_enlarging_ml", "New or enlarging [cm3]", "cm3 (mL)", vtk.vtkDoubleArray),
+    ("shrinking_or_resolved_ml", "Shrinking or resolved [cm3]", "cm3 (mL)", vtk.vtkDoubleArray),
+    ("change", "Change", "", vtk.vtkStringArray),
+)
 
 
 @dataclass
@@ -43,25 +38,6 @@ class MRMLComparisonOutput:
     registered_volume_node: slicer.vtkMRMLScalarVolumeNode
     comparison: VisitComparison
     messages: list[str] = field(default_factory=list)
-
-
-def write_lesion_table(table_node: slicer.vtkMRMLTableNode, rows: Sequence[dict[str, object]]) -> None:
-    """Replace the table's content by one row per lesion and the totals."""
-    was_modifying = table_node.StartModify()
-    try:
-        table_node.RemoveAllColumns()
-        for key, (title, unit) in LESION_TABLE_COLUMNS.items():
-            text = key in ("lesion", "change")
-            column = vtk.vtkStringArray() if text else vtk.vtkDoubleArray()
-            column.SetName(title)
-            for row in rows:
-                value = row[key]
-                column.InsertNextValue(str(value) if text else (float(value) if value != "" else float("nan")))
-            table_node.AddColumn(column)
-            table_node.SetColumnUnitLabel(title, unit)
-        use_column_titles_as_headers(table_node)
-    finally:
-        table_node.EndModify(was_modifying)
 
 
 def compare_volume_nodes(
@@ -93,12 +69,10 @@ def compare_volume_nodes(
     if table_node is None:
         table_node = scene.AddNewNodeByClass("vtkMRMLTableNode",
                                              scene.GenerateUniqueName(f"{segmentation_node.GetName()} lesions"))
-    write_lesion_table(table_node, lesion_rows(comparison))
+    fill_table(table_node, lesion_rows(comparison), LESION_TABLE_COLUMNS)
     shown = scene.GetNodeByID(comparison.registered_follow_up.source) or follow_up_nodes[0]  # its FLAIR (else T2)
-    registered = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", scene.GenerateUniqueName(f"{shown.GetName()} registered"))
-    registered.SetIJKToRASMatrix(array_to_matrix(comparison.grid.affine))
-    registered.SetAndObserveImageData(image_from_array(np.asarray(comparison.registered_follow_up.data, np.float32)))
+    registered = volume_node_from_channel(scene, Channel(scene.GenerateUniqueName(f"{shown.GetName()} registered"),
+                                                         comparison.registered_follow_up.data, comparison.grid))
     registered.SetAndObserveTransformNodeID(reference.GetTransformNodeID())
-    registered.CreateDefaultDisplayNodes()
     return MRMLComparisonOutput(segmentation_node, table_node, registered, comparison,
                                 messages + follow_messages + comparison.notes)
