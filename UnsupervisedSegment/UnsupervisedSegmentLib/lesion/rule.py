@@ -81,7 +81,7 @@ from ..core.roles import channel_role, check_lesion_inputs
 from ..core.volume import MM3_PER_ML, Channel, Grid, bounding_box, masked_rows, new_volume, set_masked_rows
 from ..engine.masking import otsu_threshold
 from ..engine.morphology import ball, deeper_than, dilate, fill_holes, opening
-from ..tissue.model import TissueResult, channel_bias_field, segment_tissue
+from ..tissue.model import HWHM_PER_SD, TissueResult, channel_bias_field, segment_tissue
 
 ndimage = lazy_module("scipy.ndimage")  # used only when a lesion is looked for
 
@@ -107,7 +107,6 @@ MIN_TISSUE_SHARE = 0.1
 
 TUMOUR_MIN_CORE_ML = 5.0
 STROKE_MIN_ML = 1.0
-HWHM_PER_SD = 1.1774
 FULL = np.ones((3, 3, 3), dtype=bool)
 
 
