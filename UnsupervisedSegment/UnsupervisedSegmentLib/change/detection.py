@@ -16,7 +16,7 @@ The rule
    the follow-up is lesion-bright (z > ``LESION_Z``) and the baseline was not CSF-dark (z >
    ``CSF_Z``: a ventricle edge moved by the registration is not a lesion); *shrinking or resolved*
    symmetrically. With T2 beside FLAIR, T2 must change in the same direction (T1 is not used here: MS
-   lesions are often as dark on T1 as CSF). Only 26-connected foci with ``MIN_FOCUS_VOXELS``
+   lesions are often as dark on T1 as CSF). Only 26-connected foci with the lesion rule's ``MIN_FOCUS_VOXELS``
    voxels of |d| > ``CHANGE_Z + SEED_MARGIN`` are kept, and only deeper than the lesion rule's rim.
 4. **Lesions at each visit.** A voxel the MS rule finds at both visits and that did not change is a
    *stable* lesion voxel (one found at a single visit without a significant change is noise at the rule's
@@ -35,7 +35,7 @@ import numpy as np
 
 from ..core.lazy import lazy_module
 from ..core.volume import bounding_box
-from ..lesion.rule import MIN_FOCUS_VOXELS, Evidence, gather_evidence, image_border, ms_rule
+from ..lesion.rule import Evidence, foci, gather_evidence, image_border, ms_rule
 
 ndimage = lazy_module("scipy.ndimage")
 
@@ -136,15 +136,6 @@ def evidence_of(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacing: t
     return evidence, ms_rule(evidence)
 
 
-def keep_foci(candidate: np.ndarray, strength: np.ndarray) -> np.ndarray:
-    """26-connected parts of ``candidate`` holding ``MIN_FOCUS_VOXELS`` voxels of ``strength`` > CHANGE_Z + SEED_MARGIN."""
-    components, n = ndimage.label(candidate, structure=np.ones((3, 3, 3), bool))
-    seeds = candidate & (strength > CHANGE_Z + SEED_MARGIN)
-    keep = np.bincount(components[seeds], minlength=n + 1) >= MIN_FOCUS_VOXELS
-    keep[0] = False
-    return keep[components]
-
-
 def detect_change(baseline: Mapping[str, np.ndarray], follow_up: Mapping[str, np.ndarray], mask: np.ndarray,
                   spacing: tuple[float, float, float]) -> ChangeMaps:
     """The change maps of two visits on one grid (rule: module docstring); ``mask`` holds both visits' voxels."""
@@ -166,7 +157,8 @@ def detect_change(baseline: Mapping[str, np.ndarray], follow_up: Mapping[str, np
         t2_difference = matched_difference(base.z["t2"], follow.z["t2"], brain, spacing)[2]
         new, shrinking = new & (t2_difference > 0), shrinking & (t2_difference < 0)
         notes.append("T2 at both visits: it must change the same way")
-    new, shrinking = keep_foci(new, brighter), keep_foci(shrinking, darker)
+    seed = CHANGE_Z + SEED_MARGIN
+    new, shrinking = foci(new, brighter > seed), foci(shrinking, darker > seed)
     stable = base_lesion & follow_lesion & ~new & ~shrinking
     new, shrinking, stable = (_uncrop(part, box, mask.shape) for part in (new, shrinking, stable))
     return ChangeMaps(new, shrinking, stable, notes + base.notes[-1:] + follow.notes[-1:])
