@@ -12,8 +12,8 @@ from ..core.lazy import lazy_module
 from ..core.palette import Segment
 from ..core.roles import channel_role
 from ..core.volume import MM3_PER_ML, Channel, Grid
-from ..lesion.rule import brain_regions, image_border
-from .detection import ChangeMaps, detect_change
+from ..lesion.rule import FULL, brain_regions, image_border
+from .detection import ChangeMaps, detect_change, smooth
 from .registration import RigidTransform, register_rigid, resample_through
 
 ndimage = lazy_module("scipy.ndimage")
@@ -141,8 +141,7 @@ def smoothed_correlation(first: Channel, second: Channel, region: np.ndarray) ->
     """Pearson correlation of two images on one grid inside ``region``, both smoothed (noise does not count)."""
     if np.count_nonzero(region) < 2:
         return 0.0
-    sigma = [CORRELATION_SMOOTHING_MM / s for s in first.grid.spacing]
-    values = [ndimage.gaussian_filter(np.asarray(c.data, np.float32), sigma)[region] for c in (first, second)]
+    values = [smooth(np.asarray(c.data), CORRELATION_SMOOTHING_MM, first.grid.spacing)[region] for c in (first, second)]
     if min(np.std(v) for v in values) == 0:
         return 0.0
     return float(np.corrcoef(*values)[0, 1])
@@ -189,7 +188,7 @@ def compare_visits(baseline: Sequence[Channel], follow_up: Sequence[Channel]) ->
 def lesion_changes(maps: ChangeMaps, grid: Grid) -> list[LesionChange]:
     """One row per 26-connected lesion of either visit, in order of its first voxel (i fastest)."""
     either = maps.baseline_lesion | maps.follow_up_lesion
-    components, n = ndimage.label(either, structure=np.ones((3, 3, 3), bool))
+    components, n = ndimage.label(either, structure=FULL)
     if n == 0:
         return []
     ml = grid.voxel_volume_mm3 / MM3_PER_ML
