@@ -187,7 +187,8 @@ def compare_visits(baseline: Sequence[Channel], follow_up: Sequence[Channel]) ->
 
 def lesion_changes(maps: ChangeMaps, grid: Grid) -> list[LesionChange]:
     """One row per 26-connected lesion of either visit, in order of its first voxel (i fastest)."""
-    either = maps.baseline_lesion | maps.follow_up_lesion
+    baseline, follow_up = maps.baseline_lesion, maps.follow_up_lesion  # each an OR of two maps: made once
+    either = baseline | follow_up
     components, n = ndimage.label(either, structure=FULL)
     if n == 0:
         return []
@@ -195,7 +196,7 @@ def lesion_changes(maps: ChangeMaps, grid: Grid) -> list[LesionChange]:
     order = np.ravel(components, order="F")
     first_seen = list(dict.fromkeys(order[order > 0]))  # components in storage order, i fastest
     counts = {name: np.bincount(components[part], minlength=n + 1) * ml
-              for name, part in (("baseline", maps.baseline_lesion), ("follow_up", maps.follow_up_lesion),
+              for name, part in (("baseline", baseline), ("follow_up", follow_up),
                                  ("new", maps.new), ("shrinking", maps.shrinking))}
     centres = ndimage.center_of_mass(either, components, range(1, n + 1))
     rows = []
