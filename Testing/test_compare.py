@@ -273,3 +273,15 @@ def test_registered_follow_up_is_the_flair_whatever_the_order(pair):
     result = compare_visits(channels(base, base_affine)[::-1], channels(follow, follow_affine))
     assert result.registered_follow_up.name == "flair" and result.baseline.name == "flair"
     assert result.grid.same_as(Grid(base["t1"].shape, base_affine))  # the first input (here T1) is the output grid
+
+
+def test_a_second_input_covering_less_does_not_cut_the_brain(pair):
+    """A follow-up T1 (or T2) slab covering a third of the head (zero, or NaN once resampled, elsewhere): the
+    registration check compares the brains in the first inputs, so the pair is compared, not refused."""
+    (base, base_affine), (follow, follow_affine), _, _ = pair
+    follow = {name: data.copy() for name, data in follow.items()}
+    third = follow["t1"].shape[2] // 3
+    follow["t1"][:, :, :third] = 0
+    follow["t1"][:, :, 2 * third:] = np.nan
+    result = compare_visits(channels(base, base_affine), channels(follow, follow_affine))
+    assert result.brain_overlap > 0.95

@@ -109,12 +109,14 @@ def check_visits(baseline: Sequence[Channel]) -> None:
 
 
 def brain_of(channels: Sequence[Channel]) -> np.ndarray:
-    """The lesion rule's brain of a visit (its first input's grid)."""
-    data = {channel.name: channel.data for channel in channels}
-    roles = {name: role for name in data if (role := channel_role(name)) is not None}
-    mask = np.all([np.asarray(d) != 0 for d in data.values()], axis=0)
+    """The lesion rule's brain in a visit's first input (the one registered): the other inputs' fields of view,
+    often smaller (a T2 slab), do not cut it, so the brains of two visits compare whatever the others cover."""
+    first = channels[0]
+    data = {first.name: first.data}
+    roles = {first.name: role} if (role := channel_role(first.name)) is not None else {}
+    mask = np.asarray(first.data) != 0
     border = image_border(tuple(slice(0, n) for n in mask.shape), mask.shape)
-    return brain_regions(mask, data, channels[0].grid.spacing, roles, border)[1]
+    return brain_regions(mask, data, first.grid.spacing, roles, border)[1]
 
 
 def finite_channels(channels: Sequence[Channel]) -> list[Channel]:
@@ -171,7 +173,7 @@ def compare_visits(baseline: Sequence[Channel], follow_up: Sequence[Channel]) ->
                              f"overlap {overlap:.0%} (at least {MIN_BRAIN_OVERLAP:.0%} expected), their intensities "
                              f"correlate {agreement:.2f} (at least {MIN_CORRELATION:g}); check that both visits are "
                              "the same patient's head and that the sequences are named alike")
-    mask = np.all([np.asarray(c.data) != 0 for c in [*baseline, *registered]], axis=0)
+    mask = (np.asarray(baseline[0].data) != 0) & (np.asarray(registered[0].data) != 0)
     maps = detect_change({c.name: c.data for c in baseline}, {c.name: c.data for c in registered}, mask, grid.spacing)
     labels = np.zeros(grid.shape, np.uint8)
     labels[maps.stable] = STABLE
