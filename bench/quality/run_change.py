@@ -24,6 +24,7 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "UnsupervisedSegment"))
 
+from sweep import one_at_a_time  # noqa: E402
 from UnsupervisedSegmentLib.change import detection  # noqa: E402
 from UnsupervisedSegmentLib.change.visits import VisitComparison, brain_of, compare_visits  # noqa: E402
 from UnsupervisedSegmentLib.core.grid import to_itk_image  # noqa: E402
@@ -122,21 +123,16 @@ def main() -> None:
               "## What each parameter does (FLAIR alone; the others at their defaults)", "",
               "| parameter | value | Dice 01 | Dice 03 | mean | lesions found 01 / 03 | false lesions 01 / 03 |",
               "|---|---|---|---|---|---|---|"]
-    for name, values in PARAMETERS:
-        default = getattr(detection, name)
-        for value in values:
-            setattr(detection, name, value)
-            results = []
-            for patient in PATIENTS:
-                comparison = compare_visits(*cache[patient])
-                results.append(scores(*on_common_grid(comparison.change > 0, comparison, patient)))
-            setattr(detection, name, default)
-            mark = " (default)" if value == default else ""
-            lines.append(row([name, f"{value}{mark}", *(f"{r['dice']:.3f}" for r in results),
-                              f"{np.mean([r['dice'] for r in results]):.3f}",
-                              " / ".join(f"{r['hit']}/{r['lesions']}" for r in results),
-                              " / ".join(str(r["false"]) for r in results)]))
-            print(lines[-1], flush=True)
+    for name, value, default in one_at_a_time(detection, PARAMETERS):
+        results = []
+        for patient in PATIENTS:
+            comparison = compare_visits(*cache[patient])
+            results.append(scores(*on_common_grid(comparison.change > 0, comparison, patient)))
+        lines.append(row([name, f"{value}{' (default)' if default else ''}", *(f"{r['dice']:.3f}" for r in results),
+                          f"{np.mean([r['dice'] for r in results]):.3f}",
+                          " / ".join(f"{r['hit']}/{r['lesions']}" for r in results),
+                          " / ".join(str(r["false"]) for r in results)]))
+        print(lines[-1], flush=True)
     (HERE / "change_results.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {HERE / 'change_results.md'}")
 
