@@ -35,6 +35,7 @@ import numpy as np
 
 from ..core.lazy import lazy_module
 from ..core.volume import bounding_box
+from ..engine.smoothing import smooth, smooth_within
 from ..lesion.rule import Evidence, foci, gather_evidence, image_border, ms_rule
 
 ndimage = lazy_module("scipy.ndimage")
@@ -70,18 +71,6 @@ class ChangeMaps:
     def follow_up_lesion(self) -> np.ndarray:
         """The lesion at the follow-up: stable and new voxels."""
         return self.stable | self.new
-
-
-def smooth(values: np.ndarray, sigma_mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
-    """Gaussian smoothing with ``sigma_mm`` along every axis."""
-    return ndimage.gaussian_filter(values.astype(np.float32), [sigma_mm / s for s in spacing])
-
-
-def smooth_within(values: np.ndarray, region: np.ndarray, sigma_mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
-    """Normalised convolution: the local mean of ``values`` over ``region`` only."""
-    weights = smooth(region.astype(np.float32), sigma_mm, spacing)
-    total = smooth(np.where(region, values, 0).astype(np.float32), sigma_mm, spacing)
-    return total / np.maximum(weights, np.float32(1e-3))
 
 
 def match_quantiles(values: np.ndarray, reference: np.ndarray, region: np.ndarray) -> np.ndarray:

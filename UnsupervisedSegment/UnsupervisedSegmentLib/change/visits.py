@@ -12,8 +12,9 @@ from ..core.lazy import lazy_module
 from ..core.palette import Segment
 from ..core.roles import channel_role
 from ..core.volume import MM3_PER_ML, Channel, Grid
+from ..engine.smoothing import smooth
 from ..lesion.rule import FULL, brain_regions, image_border
-from .detection import ChangeMaps, detect_change, smooth
+from .detection import ChangeMaps, detect_change
 from .registration import RigidTransform, register_rigid, resample_through
 
 ndimage = lazy_module("scipy.ndimage")

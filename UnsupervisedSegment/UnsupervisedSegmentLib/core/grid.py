@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -86,3 +88,14 @@ def to_itk_image(array: np.ndarray, grid: Grid) -> sitk.Image:
     image.SetOrigin(tuple(lps[:3, 3]))
     image.SetDirection(tuple((lps[:3, :3] / spacing).ravel()))
     return image
+
+
+@contextmanager
+def quiet_itk() -> Iterator[None]:
+    """ITK's warnings (printed on stderr, e.g. a registration's "no valid points") off within the block."""
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)

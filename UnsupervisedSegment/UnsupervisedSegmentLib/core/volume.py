@@ -45,6 +45,11 @@ class Grid:
         return tuple(float(s) for s in np.linalg.norm(self.affine[:3, :3], axis=0))
 
     @property
+    def left_right_axis(self) -> int:
+        """The voxel axis (0, 1 or 2) pointing closest to the patient's left-right (RAS x)."""
+        return int(np.argmax(np.abs(self.affine[0, :3]) / np.asarray(self.spacing)))
+
+    @property
     def voxel_volume_mm3(self) -> float:
         """Volume of one voxel in mm³."""
         return float(abs(np.linalg.det(self.affine[:3, :3])))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import UserInputError, first_line
+from ..core.grid import quiet_itk
 from ..core.lazy import lazy_module
 
 sitk = lazy_module("SimpleITK")
@@ -34,15 +35,12 @@ class Series:
 def list_series(folder: str | Path) -> list[Series]:
     """Every DICOM series directly inside ``folder`` (none for a folder without DICOM files)."""
     folder = str(folder)
-    warnings_shown = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK would print "No Series were found" on stderr
     try:
-        uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(folder)
-        return [_series(folder, uid) for uid in uids]
+        with quiet_itk():  # ITK would print "No Series were found" on stderr
+            uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(folder)
+            return [_series(folder, uid) for uid in uids]
     except RuntimeError as error:
         raise UserInputError(f"cannot read the DICOM files in {folder}: {first_line(error)}") from None
-    finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(warnings_shown)
 
 
 def choose_series(folder: str | Path, wanted: Sequence[str] = (), occurrence: int = 0) -> Series:

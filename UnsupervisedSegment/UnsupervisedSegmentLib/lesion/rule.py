@@ -30,11 +30,15 @@ The rule
    a voxel is hyperintense when z > ``LOW_Z`` (2). T1c is not evidence: what it alone shows
    bright (vessels, choroid plexus, dura) is never taken, and on the development cases adding
    T1c-bright voxels next to the mass lowered Dice (bench/quality/results.md).
-   *Restricted diffusion*: DWI z > ``LOW_Z`` and ADC below the ischaemic
-   core threshold, 0.62 × 10⁻³ mm²/s; the ADC unit is read from the magnitude of its tissue
+   *Restricted diffusion* (:mod:`lesion.diffusion`): DWI as z against the normal parenchyma
+   around each voxel (its regional brightness, cerebellum and susceptibility artefacts, taken out),
+   brighter than its left-right mirror counterpart, with ADC below ADC's tissue peak (not raised:
+   not CSF, not T2 shine-through). The *ischaemic core* is DWI z > ``LOW_Z`` with ADC below 0.62 ×
+   10⁻³ mm²/s; it never counts as normal parenchyma. The ADC unit is read from the magnitude of its tissue
    peak (normal brain ≈ 0.8 × 10⁻³ mm²/s: a peak of 100..5000 means 10⁻⁶ mm²/s, 0.1..5 means
    10⁻³ mm²/s, 10⁻⁴..5 × 10⁻³ means mm²/s); an ADC in no such unit (e.g. z-scored) counts as low
-   below z = -``HIGH_Z``. With only one of DWI and ADC, that one alone is the evidence.
+   below z = -``HIGH_Z``. With ADC alone, the core is the evidence; with DWI alone, the core is
+   DWI z > ``HIGH_Z`` and no ADC condition applies.
 5. **Per lesion type.**
    - *tumour*: the hyperintense voxels are opened with a 2 mm ball (thin bridges to
      normal bright structures are cut); the largest opened component, grown back by 2 mm within
@@ -42,10 +46,9 @@ The rule
      that is not FLAIR-bright) are filled in 3D and per slice across the coarsest axis.
    - *ms*: what the brain tissue model cannot explain (:func:`ms_rule`): FLAIR (or T2) against
      the brighter normal tissue the model finds, bias field removed; foci next to white matter.
-   - *stroke*: every 26-connected focus of voxels with z > ``LOW_Z`` (2) is kept when
-     at least ``MIN_FOCUS_VOXELS`` (3) of its voxels reach z > ``HIGH_Z`` (3.5) (hysteresis):
-     foci down to 3 voxels are kept, noise and normal cortex (a little brighter than white
-     matter on FLAIR) are not.
+   - *stroke*: every 26-connected focus of restricted-diffusion voxels with local DWI z > ``LOW_Z``
+     (2) is kept when at least ``MIN_FOCUS_VOXELS`` (3) of its voxels reach z > ``HIGH_Z`` (3.5)
+     (hysteresis): embolic foci down to 3 voxels are kept, noise is not.
    - *auto* decides, and says why in the notes: stroke when DWI or ADC is given and there is
      neither FLAIR nor T2, or when DWI and ADC show at least ``STROKE_MIN_ML`` (1 mL) of
      restricted diffusion; otherwise tumour when the largest opened hyperintense component is at
@@ -65,6 +68,8 @@ Limits
   or a strong bias field (use ``--bias-correction``) shifts it.
 - T2 without FLAIR relies on T1 to tell lesion from CSF; ADC alone (no DWI) also finds any
   tissue with ADC below the threshold (e.g. noise in thin slices).
+- Stroke: infarcts mirrored on both sides (bilateral, or crossing the midline) are found only
+  where one side is brighter; an infarct whose ADC has pseudo-normalised (subacute) is missed.
 - Names are matched by substring: a T1-weighted FLAIR named ``t1_flair`` counts as FLAIR.
 """
 
@@ -82,6 +87,7 @@ from ..core.volume import MM3_PER_ML, Channel, Grid, bounding_box, masked_rows, 
 from ..engine.masking import otsu_threshold
 from ..engine.morphology import ball, deeper_than, dilate, fill_holes, opening
 from ..tissue.model import HWHM_PER_SD, TissueResult, channel_bias_field, segment_tissue
+from . import diffusion
 
 ndimage = lazy_module("scipy.ndimage")  # used only when a lesion is looked for
 
@@ -181,6 +187,7 @@ class Evidence:
     spacing: tuple[float, float, float]
     adc_low: np.ndarray | None
     notes: list[str]
+    left_right_axis: int = 0
     cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
@@ -198,13 +205,30 @@ class Evidence:
         return None
 
     def restricted(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Candidate and seed voxels of restricted diffusion, None without DWI or ADC."""
+        """Candidate and seed voxels of restricted diffusion, None without DWI or ADC (computed once)."""
         if "dwi" not in self.z and self.adc_low is None:
             return None
-        low = self.adc_low if self.adc_low is not None else np.ones_like(self.search)
         if "dwi" not in self.z:
-            return self.search & low, self.search & low
-        return self.search & low & (self.z["dwi"] > LOW_Z), self.search & low & (self.z["dwi"] > HIGH_Z)
+            return self.search & self.adc_low, self.search & self.adc_low
+        if "restricted" not in self.cache:
+            self.cache["restricted"] = self._dwi_bright()
+        return self.cache["restricted"]
+
+    def _dwi_bright(self) -> tuple[np.ndarray, np.ndarray]:
+        """DWI-bright voxels against local parenchyma and the mirror side, ADC below its tissue peak."""
+        dwi = self.images["dwi"]
+        core = (self.z["dwi"] > LOW_Z) & (self.adc_low if self.adc_low is not None else self.z["dwi"] > HIGH_Z)
+        contrast = diffusion.local_contrast(dwi, self.brain & (self.z["dwi"] > -LOW_Z), core, self.spacing)
+        self.notes.append(f"DWI as z against normal parenchyma within {diffusion.LOCAL_MM:g} mm")
+        allowed = self.search.copy()
+        if "adc" in self.images:
+            adc = self.images["adc"]
+            allowed &= adc < healthy_peak(adc[self.brain])[0]
+        anatomy = np.minimum(self.z["dwi"], np.float32(LOW_Z))  # the mirror aligns anatomy, not bright lesions
+        asymmetric = diffusion.asymmetric(anatomy, contrast, self.brain, self.spacing, self.left_right_axis, self.notes)
+        if asymmetric is not None:
+            allowed &= asymmetric
+        return allowed & (contrast > LOW_Z), allowed & (contrast > HIGH_Z)
 
 
 def image_border(box: tuple[slice, ...], shape: tuple[int, ...]) -> np.ndarray:
@@ -252,7 +276,7 @@ def adc_low_voxels(adc: np.ndarray, tissue: np.ndarray, notes: list[str]) -> np.
 
 
 def gather_evidence(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacing: tuple[float, float, float],
-                    border: np.ndarray) -> Evidence:
+                    border: np.ndarray, left_right_axis: int = 0) -> Evidence:
     """Roles, brain, search region and per-role z-maps (first channel of each role)."""
     roles: dict[str, str] = {}
     for name in channels:
@@ -285,7 +309,7 @@ def gather_evidence(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacin
         z[role] = z_values
         notes.append(f"{name} as {role}: healthy peak {peak:.4g}, spread {spread:.3g}")
     images = {role: np.asarray(channels[name], dtype=np.float32) for name, role in roles.items()}
-    return Evidence(z, search, brain, images, spacing, adc_low, notes)
+    return Evidence(z, search, brain, images, spacing, adc_low, notes, left_right_axis)
 
 
 def tumour_mass(evidence: Evidence, hyperintense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -384,7 +408,7 @@ def decide_type(evidence: Evidence) -> tuple[str, str]:
         if "dwi" in evidence.z and evidence.adc_low is not None:
             volume = foci(*restricted).sum() * evidence.voxel_ml
             if volume >= STROKE_MIN_ML:
-                return "stroke", f"{volume:.1f} mL of restricted diffusion (DWI-bright and ADC-low, >= {STROKE_MIN_ML:g} mL)"
+                return "stroke", f"{volume:.1f} mL of restricted diffusion (DWI-bright, ADC not raised, >= {STROKE_MIN_ML:g} mL)"
     _, core = tumour_mass(evidence, bright[0])
     components, n = ndimage.label(core, structure=FULL)
     largest = float(np.bincount(components.ravel())[1:].max()) * evidence.voxel_ml if n else 0.0
@@ -394,12 +418,14 @@ def decide_type(evidence: Evidence) -> tuple[str, str]:
 
 
 def find_lesion(
-    channels: Mapping[str, np.ndarray], mask: np.ndarray, spacing: Sequence[float], lesion_type: str = "auto"
+    channels: Mapping[str, np.ndarray], mask: np.ndarray, spacing: Sequence[float], lesion_type: str = "auto",
+    left_right_axis: int = 0,
 ) -> LesionResult:
     """Lesion mask of the given type (or the one ``auto`` decides) from named channels (rule: module docstring).
 
     ``channels`` maps channel names to (I, J, K) intensity arrays on one grid; ``mask`` holds
-    the voxels that may be brain; ``spacing`` is the voxel size in mm.
+    the voxels that may be brain; ``spacing`` is the voxel size in mm; ``left_right_axis`` is the
+    array axis closest to the patient's left-right (the stroke rule compares the two sides).
     """
     mask = np.asarray(mask, dtype=bool)
     if any(np.shape(data) != mask.shape for data in channels.values()):
@@ -416,7 +442,7 @@ def find_lesion(
     inside = np.ascontiguousarray(mask[box])
     if not all(np.isfinite(data[inside]).all() for data in cropped.values()):
         raise ValueError("a channel has NaN or infinite values inside the mask")
-    evidence = gather_evidence(cropped, inside, spacing, image_border(box, mask.shape))
+    evidence = gather_evidence(cropped, inside, spacing, image_border(box, mask.shape), left_right_axis)
     if lesion_type == "auto":
         chosen, why = decide_type(evidence)
         reason = f"decided automatically: {why}"

@@ -190,7 +190,8 @@ def _volume(rows: np.ndarray, mask: np.ndarray, shape: tuple[int, ...]) -> np.nd
 def lesion_mask(mask: np.ndarray, channels: Sequence[Channel], lesion_type: str) -> LesionResult:
     """The automatic lesion (see :mod:`lesion`; possibly empty) and the rule's account of its decision."""
     try:
-        found = find_lesion({c.name: c.data for c in channels}, mask, channels[0].grid.spacing, lesion_type)
+        grid = channels[0].grid
+        found = find_lesion({c.name: c.data for c in channels}, mask, grid.spacing, lesion_type, grid.left_right_axis)
     except ValueError as error:  # e.g. NaN inside the mask
         raise UserInputError(str(error)) from None
     return found

@@ -1,0 +1,124 @@
+"""Two views of a diffusion-weighted image (DWI) that tell an infarct from the DWI's normal bright spots.
+
+1. **Local contrast.** EPI diffusion images are brighter in some regions for reasons other than
+   ischaemia: coil sensitivity, the cerebellum, and susceptibility near air (temporal poles, the
+   frontal base). Each voxel is divided by the local mean of normal parenchyma around it (a
+   normalised convolution with a Gaussian of ``LOCAL_MM``); voxels further than ``OUTLIER_SPREADS``
+   robust spreads from that mean are left out of it and the mean recomputed (``LOCAL_ITERATIONS``
+   times), and the caller's ``excluded`` voxels (the ischaemic core) never enter it, so a large
+   infarct is measured against the tissue around it, not against itself.
+2. **Mirror.** Those artefacts are also nearly symmetric left-right, an infarct seldom is: the DWI (its
+   bright outliers clipped, so that a large infarct does not pull its own mirror image onto itself) is
+   flipped along the left-right axis and registered rigidly onto itself (SimpleITK, correlation,
+   inside the brain), which gives each voxel its contralateral counterpart wherever the head's
+   mid-plane lies. A voxel is *asymmetric* when its local contrast, smoothed by
+   ``ASYMMETRY_SMOOTHING_MM`` (one voxel's noise does not decide), exceeds its counterpart's (the brightest
+   within ``MIRROR_TOLERANCE_MM``) by ``ASYMMETRY_Z``. A mirror correlating less than
+   ``MIN_MIRROR_CORRELATION`` with the image (a registration that failed) is not used, and the note says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..core.errors import first_line
+from ..core.grid import quiet_itk, to_itk_image
+from ..core.lazy import lazy_module
+from ..core.volume import Grid
+from ..engine.morphology import ball
+from ..engine.smoothing import smooth, smooth_within
+
+ndimage = lazy_module("scipy.ndimage")
+sitk = lazy_module("SimpleITK")
+
+LOCAL_MM = 6.0
+OUTLIER_SPREADS = 2.5
+LOCAL_ITERATIONS = 3
+MIRROR_TOLERANCE_MM = 2.0
+ASYMMETRY_Z = 1.0
+ASYMMETRY_SMOOTHING_MM = 1.0
+MIN_MIRROR_CORRELATION = 0.2
+#: Mirror registration: the share of brain voxels sampled (fixed seed: the same image gives the same mirror),
+#: the levels (times coarser, smoothing in mm) and the optimiser's iterations.
+SAMPLED_SHARE = 0.2
+SAMPLING_SEED = 1
+SHRINK_FACTORS = (2, 1)
+SMOOTHING_MM = (2.0, 0.0)
+MAX_ITERATIONS = 200
+
+
+def local_contrast(dwi: np.ndarray, parenchyma: np.ndarray, excluded: np.ndarray,
+                   spacing: Sequence[float]) -> np.ndarray:
+    """DWI as z against the local mean of normal ``parenchyma`` (``excluded`` voxels never in it)."""
+    inlier = parenchyma & ~excluded
+    for _ in range(LOCAL_ITERATIONS):
+        ratio = dwi / np.maximum(smooth_within(dwi, inlier, LOCAL_MM, spacing), np.float32(1e-6))
+        centre = float(np.median(ratio[parenchyma]))
+        spread = 1.4826 * float(np.median(np.abs(ratio[parenchyma] - centre)))
+        if not spread > 0:
+            return np.zeros_like(dwi, dtype=np.float32)
+        inlier = parenchyma & ~excluded & (np.abs(ratio - centre) < OUTLIER_SPREADS * spread)
+    return ((ratio - centre) / spread).astype(np.float32)
+
+
+def _itk(values: np.ndarray, spacing: Sequence[float]) -> sitk.Image:
+    """An (i, j, k) array as an ITK image with the given spacing (the caller's box: no position needed)."""
+    grid = Grid(values.shape, np.diag([*spacing, 1.0]))
+    return sitk.Cast(to_itk_image(np.asarray(values, dtype=np.float32), grid), sitk.sitkFloat32)
+
+
+def mirror_transform(image: np.ndarray, brain: np.ndarray, spacing: Sequence[float], axis: int) -> sitk.Transform:
+    """The rigid transform registering ``image`` flipped along ``axis`` onto ``image`` inside ``brain``."""
+    inside = np.where(brain, image - image[brain].min(), 0)  # the background darkest, whatever the scale
+    fixed, moving = _itk(inside, spacing), _itk(np.flip(inside, axis), spacing)
+    transform = sitk.Euler3DTransform(sitk.CenteredTransformInitializer(
+        fixed, moving, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS))
+    method = sitk.ImageRegistrationMethod()
+    method.SetMetricAsCorrelation()
+    method.SetMetricSamplingStrategy(method.RANDOM)
+    method.SetMetricSamplingPercentage(SAMPLED_SHARE, SAMPLING_SEED)
+    method.SetMetricFixedMask(sitk.Cast(_itk(brain, spacing), sitk.sitkUInt8))
+    method.SetInterpolator(sitk.sitkLinear)
+    method.SetOptimizerAsRegularStepGradientDescent(1.0, 1e-4, MAX_ITERATIONS, relaxationFactor=0.6)
+    method.SetOptimizerScalesFromPhysicalShift()
+    method.SetShrinkFactorsPerLevel(list(SHRINK_FACTORS))
+    method.SetSmoothingSigmasPerLevel(list(SMOOTHING_MM))
+    method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+    method.SetInitialTransform(transform, inPlace=True)
+    method.Execute(fixed, moving)
+    return transform
+
+
+def mirrored(values: np.ndarray, transform: sitk.Transform, spacing: Sequence[float], axis: int) -> np.ndarray:
+    """``values`` at each voxel's contralateral counterpart (0 outside the image)."""
+    reference = _itk(values, spacing)
+    moving = _itk(np.flip(values, axis), spacing)
+    resampled = sitk.Resample(moving, reference, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    return sitk.GetArrayFromImage(resampled).transpose(2, 1, 0)
+
+
+def asymmetric(anatomy: np.ndarray, contrast: np.ndarray, brain: np.ndarray, spacing: Sequence[float], axis: int,
+               notes: list[str]) -> np.ndarray | None:
+    """Voxels whose local ``contrast`` exceeds their contralateral counterparts', None when no mirror was found.
+
+    The mirror is registered on ``anatomy``: the DWI with its bright outliers clipped, so that a large
+    lesion does not pull its own mirror image onto itself."""
+    try:
+        with quiet_itk():
+            transform = mirror_transform(anatomy, brain, spacing, axis)
+    except RuntimeError as error:  # ITK: too few voxels or no overlap left to register
+        notes.append(f"DWI mirror not registered ({first_line(error)}): symmetry not used")
+        return None
+    agreement = float(np.corrcoef(anatomy[brain], mirrored(anatomy, transform, spacing, axis)[brain])[0, 1])
+    if not agreement >= MIN_MIRROR_CORRELATION:
+        notes.append(f"DWI mirror correlates {agreement:.2f} with the image (< {MIN_MIRROR_CORRELATION:g}): "
+                     "symmetry not used")
+        return None
+    notes.append(f"DWI left-right mirror registered (correlation {agreement:.2f}): lesion voxels are brighter "
+                 f"than their counterparts by {ASYMMETRY_Z:g} spreads")
+    contrast = smooth(contrast, ASYMMETRY_SMOOTHING_MM, spacing)
+    counterpart = ndimage.maximum_filter(mirrored(contrast, transform, spacing, axis),
+                                         footprint=ball(MIRROR_TOLERANCE_MM, spacing))
+    return contrast - counterpart > ASYMMETRY_Z
