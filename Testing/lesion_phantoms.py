@@ -81,6 +81,24 @@ def skull_stripped(images: dict[str, np.ndarray], brain: np.ndarray) -> dict[str
     return {name: np.where(brain, image, 0).astype(np.float32) for name, image in images.items()}
 
 
+def diffusion_phantom(stroke_radii_mm=(12, 16, 12), artefact: bool = False, bias: bool = False):
+    """(images, mask, truth) of a skull-stripped DWI + ADC head: a stroke right of the centre, optionally a
+    bright pair of regions placed symmetrically on both sides (like the DWI's susceptibility artefacts near
+    the temporal poles, ADC a little low) and a smooth DWI bias field along the head's axis."""
+    classes, _, brain, rng = head_phantom("stroke", seed=2)
+    centre = np.asarray(classes.shape) / 2
+    truth = _ellipsoid(classes.shape, centre + (14, -8, 0), stroke_radii_mm) & (classes >= GM)
+    images = skull_stripped(head_images(classes, truth, rng, ("dwi", "adc"), stroke=True), brain)
+    if artefact:
+        for side in (-1, 1):
+            region = _ellipsoid(classes.shape, centre + (side * 22, 18, -12), (6, 6, 6)) & (classes >= GM)
+            images["dwi"][region] *= 1.6
+            images["adc"][region] = 650 + rng.normal(0, 20, int(region.sum()))
+    if bias:
+        images["dwi"] *= np.exp(np.linspace(-0.3, 0.3, classes.shape[2]))[None, None, :].astype(np.float32)
+    return images, np.logical_and.reduce([image > 0 for image in images.values()]), truth
+
+
 #: The lesions of a pair of visits: name -> (centre offset from the head's centre in voxels, radius in mm at
 #: the baseline, radius at the follow-up; 0: absent).
 VISIT_LESIONS = {"stable": ((-14, -20, 0), 4.5, 4.5), "enlarging": ((14, -20, 0), 3.0, 5.0),

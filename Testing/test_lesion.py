@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lesion_phantoms import GM, SPACING, _ellipsoid, head_images, head_phantom, skull_stripped
+from lesion_phantoms import SPACING, diffusion_phantom, head_images, head_phantom, skull_stripped
 from scipy import ndimage
 from UnsupervisedSegmentLib.core.roles import channel_role, check_lesion_inputs
 from UnsupervisedSegmentLib.lesion import diffusion
@@ -81,26 +81,8 @@ def test_adc_threshold_follows_the_stored_unit(scale):
     assert f"core below {0.62 * scale * 1000:.4g}" in result.description
 
 
-def _diffusion_phantom(stroke_radii_mm=(12, 16, 12), artefact: bool = False, bias: bool = False):
-    """(images, mask, truth) of a skull-stripped DWI + ADC head: a stroke right of the centre, optionally a
-    bright pair of regions placed symmetrically on both sides (like the DWI's susceptibility artefacts near
-    the temporal poles, ADC a little low) and a smooth DWI bias field along the head's axis."""
-    classes, _, brain, rng = head_phantom("stroke", seed=2)
-    centre = np.asarray(classes.shape) / 2
-    truth = _ellipsoid(classes.shape, centre + (14, -8, 0), stroke_radii_mm) & (classes >= GM)
-    images = skull_stripped(head_images(classes, truth, rng, ("dwi", "adc"), stroke=True), brain)
-    if artefact:
-        for side in (-1, 1):
-            region = _ellipsoid(classes.shape, centre + (side * 22, 18, -12), (6, 6, 6)) & (classes >= GM)
-            images["dwi"][region] *= 1.6
-            images["adc"][region] = 650 + rng.normal(0, 20, int(region.sum()))
-    if bias:
-        images["dwi"] *= np.exp(np.linspace(-0.3, 0.3, classes.shape[2]))[None, None, :].astype(np.float32)
-    return images, np.logical_and.reduce([image > 0 for image in images.values()]), truth
-
-
 def test_a_large_infarct_is_measured_against_the_tissue_around_it():
-    images, mask, truth = _diffusion_phantom(stroke_radii_mm=(26, 30, 24), bias=True)
+    images, mask, truth = diffusion_phantom(stroke_radii_mm=(26, 30, 24), bias=True)
     assert truth.sum() * np.prod(SPACING) / 1000 > 60  # mL: a territorial infarct
     result = find_lesion(images, mask, SPACING, "stroke")
     assert dice(result.mask, truth) > 0.9
@@ -108,7 +90,7 @@ def test_a_large_infarct_is_measured_against_the_tissue_around_it():
 
 @pytest.mark.parametrize("left_right_axis", [0, 1])
 def test_dwi_bright_regions_on_both_sides_are_not_stroke(left_right_axis, monkeypatch):
-    images, mask, truth = _diffusion_phantom(artefact=True, bias=True)
+    images, mask, truth = diffusion_phantom(artefact=True, bias=True)
     if left_right_axis == 1:  # the same head stored with its left-right along the second axis
         images = {name: np.ascontiguousarray(image.transpose(1, 0, 2)) for name, image in images.items()}
         mask, truth = mask.transpose(1, 0, 2), truth.transpose(1, 0, 2)
