@@ -17,16 +17,13 @@ from ..core.grid import to_itk_image
 from ..core.lazy import lazy_module
 from ..core.volume import Channel, Grid
 from ..engine.morphology import ball, dilate
+from ..engine.registration import register_rigid_images
 
 sitk = lazy_module("SimpleITK")
 
 MASK_MARGIN_MM = 5.0
-HISTOGRAM_BINS = 32
-SAMPLED_SHARE = 0.2
-SAMPLING_SEED = 1
 SHRINK_FACTORS = (4, 2, 1)
 SMOOTHING_MM = (2.0, 1.0, 0.0)
-MAX_ITERATIONS = 200
 
 
 @dataclass(frozen=True)
@@ -54,21 +51,7 @@ def register_rigid(baseline: Channel, follow_up: Channel, baseline_brain: np.nda
     moving = sitk.Cast(to_itk_image(follow_up.data, follow_up.grid), sitk.sitkFloat32)
     region = dilate(baseline_brain, ball(MASK_MARGIN_MM, baseline.grid.spacing))
     fixed_mask = to_itk_image(region.astype(np.uint8), baseline.grid)
-    transform = sitk.Euler3DTransform(sitk.CenteredTransformInitializer(
-        fixed, moving, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS))
-    method = sitk.ImageRegistrationMethod()
-    method.SetMetricAsMattesMutualInformation(HISTOGRAM_BINS)
-    method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(SAMPLED_SHARE, SAMPLING_SEED)
-    method.SetMetricFixedMask(fixed_mask)
-    method.SetInterpolator(sitk.sitkLinear)
-    method.SetOptimizerAsRegularStepGradientDescent(1.0, 1e-4, MAX_ITERATIONS, relaxationFactor=0.6)
-    method.SetOptimizerScalesFromPhysicalShift()
-    method.SetShrinkFactorsPerLevel(list(SHRINK_FACTORS))
-    method.SetSmoothingSigmasPerLevel(list(SMOOTHING_MM))
-    method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
-    method.SetInitialTransform(transform, inPlace=True)
-    method.Execute(fixed, moving)
+    transform = register_rigid_images(fixed, moving, fixed_mask, "mutual information", SHRINK_FACTORS, SMOOTHING_MM)
     return RigidTransform(transform)
 
 

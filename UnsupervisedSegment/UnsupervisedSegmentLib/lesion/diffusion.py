@@ -28,6 +28,7 @@ from ..core.grid import quiet_itk, to_itk_image
 from ..core.lazy import lazy_module
 from ..core.volume import Grid
 from ..engine.morphology import ball
+from ..engine.registration import register_rigid_images
 from ..engine.smoothing import smooth, smooth_within
 
 ndimage = lazy_module("scipy.ndimage")
@@ -40,13 +41,9 @@ MIRROR_TOLERANCE_MM = 2.0
 ASYMMETRY_Z = 1.0
 ASYMMETRY_SMOOTHING_MM = 1.0
 MIN_MIRROR_CORRELATION = 0.2
-#: Mirror registration: the share of brain voxels sampled (fixed seed: the same image gives the same mirror),
-#: the levels (times coarser, smoothing in mm) and the optimiser's iterations.
-SAMPLED_SHARE = 0.2
-SAMPLING_SEED = 1
+#: Mirror registration's levels: times coarser, smoothing in mm.
 SHRINK_FACTORS = (2, 1)
 SMOOTHING_MM = (2.0, 0.0)
-MAX_ITERATIONS = 200
 
 
 def local_contrast(dwi: np.ndarray, parenchyma: np.ndarray, excluded: np.ndarray,
@@ -73,22 +70,8 @@ def mirror_transform(image: np.ndarray, brain: np.ndarray, spacing: Sequence[flo
     """The rigid transform registering ``image`` flipped along ``axis`` onto ``image`` inside ``brain``."""
     inside = np.where(brain, image - image[brain].min(), 0)  # the background darkest, whatever the scale
     fixed, moving = _itk(inside, spacing), _itk(np.flip(inside, axis), spacing)
-    transform = sitk.Euler3DTransform(sitk.CenteredTransformInitializer(
-        fixed, moving, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS))
-    method = sitk.ImageRegistrationMethod()
-    method.SetMetricAsCorrelation()
-    method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(SAMPLED_SHARE, SAMPLING_SEED)
-    method.SetMetricFixedMask(sitk.Cast(_itk(brain, spacing), sitk.sitkUInt8))
-    method.SetInterpolator(sitk.sitkLinear)
-    method.SetOptimizerAsRegularStepGradientDescent(1.0, 1e-4, MAX_ITERATIONS, relaxationFactor=0.6)
-    method.SetOptimizerScalesFromPhysicalShift()
-    method.SetShrinkFactorsPerLevel(list(SHRINK_FACTORS))
-    method.SetSmoothingSigmasPerLevel(list(SMOOTHING_MM))
-    method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
-    method.SetInitialTransform(transform, inPlace=True)
-    method.Execute(fixed, moving)
-    return transform
+    mask = sitk.Cast(_itk(brain, spacing), sitk.sitkUInt8)
+    return register_rigid_images(fixed, moving, mask, "correlation", SHRINK_FACTORS, SMOOTHING_MM)
 
 
 def mirrored(values: np.ndarray, transform: sitk.Transform, spacing: Sequence[float], axis: int) -> np.ndarray:
