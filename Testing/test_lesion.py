@@ -102,6 +102,19 @@ def test_dwi_bright_regions_on_both_sides_are_not_stroke(left_right_axis, monkey
     assert (find_lesion(images, mask, SPACING, "stroke", left_right_axis).mask & ~truth).sum() > 100
 
 
+@pytest.mark.parametrize("case, note", [("three slices", "mirror could not be registered"),
+                                        ("noise", "symmetry not used")])
+def test_stroke_without_a_usable_mirror_says_so(case, note):
+    images, mask, _ = diffusion_phantom()
+    if case == "three slices":
+        images, mask = {name: image[:, :, 34:37] for name, image in images.items()}, mask[:, :, 34:37]
+    else:
+        rng = np.random.default_rng(0)  # no anatomy: the flipped image cannot match the image
+        images = {name: (rng.normal(mean, mean / 10, mask.shape) * mask).astype(np.float32)
+                  for name, mean in (("dwi", 500.0), ("adc", 800.0))}
+    assert note in find_lesion(images, mask, SPACING, "stroke").description
+
+
 def test_flair_with_diffusion_decides_between_stroke_and_tumour():
     images, mask, truth, _ = phantom("stroke", ("flair", "dwi", "adc"))
     assert find_lesion(images, mask, SPACING).lesion_type == "stroke"

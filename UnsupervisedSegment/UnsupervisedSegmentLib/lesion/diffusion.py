@@ -23,7 +23,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..core.errors import first_line
 from ..core.grid import quiet_itk, to_itk_image
 from ..core.lazy import lazy_module
 from ..core.volume import Grid
@@ -91,8 +90,8 @@ def asymmetric(anatomy: np.ndarray, contrast: np.ndarray, brain: np.ndarray, spa
     try:
         with quiet_itk():
             transform = mirror_transform(anatomy, brain, spacing, axis)
-    except RuntimeError as error:  # ITK: too few voxels or no overlap left to register
-        notes.append(f"DWI mirror not registered ({first_line(error)}): symmetry not used")
+    except RuntimeError:  # ITK: too few slices for its levels, or no overlap left to register
+        notes.append("DWI mirror could not be registered (too few slices or voxels): symmetry not used")
         return None
     agreement = float(np.corrcoef(anatomy[brain], mirrored(anatomy, transform, spacing, axis)[brain])[0, 1])
     if not agreement >= MIN_MIRROR_CORRELATION:
