@@ -5,6 +5,7 @@ command line, and every refusal as one line."""
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import nibabel as nib
@@ -90,6 +91,27 @@ def test_nothing_changes_elsewhere(comparison, pair):
     near_a_lesion = ndimage.binary_dilation(near_a_lesion, iterations=3)
     stray = np.isin(comparison.labels, (NEW, SHRINKING)) & ~near_a_lesion
     assert stray.sum() * VOXEL_ML < 0.05
+
+
+def change_threshold(comparison) -> float:
+    """The change threshold the comparison's notes report."""
+    return float(re.search(r"\|change\| > ([0-9.]+)", "\n".join(comparison.notes)).group(1))
+
+
+def test_a_noisier_follow_up_raises_the_change_threshold(pair, comparison):
+    (base, base_affine), (follow, follow_affine), base_masks, follow_masks = pair
+    rng = np.random.default_rng(5)
+    noisy = {name: np.abs(image + rng.normal(0, 40, image.shape) * (image > 0)).astype(np.float32)
+             for name, image in follow.items()}
+    result = compare_visits(channels(base, base_affine), channels(noisy, follow_affine))
+    assert change_threshold(result) > change_threshold(comparison)
+    near_a_lesion = np.zeros_like(result.labels, bool)
+    for mask in [*base_masks.values(), *follow_masks.values()]:
+        near_a_lesion |= mask
+    from scipy import ndimage
+    stray = np.isin(result.labels, (NEW, SHRINKING)) & ~ndimage.binary_dilation(near_a_lesion, iterations=3)
+    assert stray.sum() * VOXEL_ML < 0.05
+    assert (result.labels[follow_masks["new"] & ~base_masks["new"]] == NEW).mean() > 0.5
 
 
 def test_same_pair_same_result(pair, comparison):

@@ -37,8 +37,8 @@ SEQUENCE_SETS = (("FLAIR",), ("FLAIR", "T2W"), ("FLAIR", "T1W", "T2W"))
 PLAIN_Z = 2.0
 FULL = np.ones((3, 3, 3), bool)
 #: (parameter, values) tried one at a time, the others at their defaults.
-PARAMETERS = (("CHANGE_Z", (1.0, 1.5, 2.0, 3.0)), ("LESION_Z", (0.5, 1.0, 2.0)), ("SMOOTH_MM", (0.0, 0.7, 1.5)),
-              ("NEIGHBOUR_MM", (0.0, 2.5)), ("SLICEWISE", (False, True)))
+PARAMETERS = (("CHANGE_NOISE_SDS", (4.0, 6.0, 8.0)), ("MIN_CHANGE_Z", (0.5, 1.0, 1.5)), ("LESION_Z", (0.5, 1.0, 2.0)),
+              ("SMOOTH_MM", (0.0, 0.7, 1.5)), ("NEIGHBOUR_MM", (0.0, 2.5)), ("SLICEWISE", (False, True)))
 
 
 def folder(patient: str) -> Path:

@@ -12,12 +12,14 @@ The rule
    difference of normal-looking voxels smoothed over ``BIAS_MM``, is removed, and (``SLICEWISE``) each
    slice's median difference across the coarsest axis: multi-slice scans differ slice by slice (slab
    profile, the outer slices of the field of view).
-3. **Change.** With d = follow-up - baseline, a voxel is *new or enlarging* when d > ``CHANGE_Z``,
+3. **Change.** With d = follow-up - baseline, a voxel is *new or enlarging* when d exceeds the pair's
+   change threshold: ``CHANGE_NOISE_SDS`` robust SDs of d in the brain (the pair's own noise: scanner,
+   registration and resampling differences; at least ``MIN_CHANGE_Z``),
    the follow-up is lesion-bright (z > ``LESION_Z``) and the baseline was not CSF-dark (z >
    ``CSF_Z``: a ventricle edge moved by the registration is not a lesion); *shrinking or resolved*
    symmetrically. With T2 beside FLAIR, T2 must change in the same direction (T1 is not used here: MS
    lesions are often as dark on T1 as CSF). Only 26-connected foci with the lesion rule's ``MIN_FOCUS_VOXELS``
-   voxels of |d| > ``CHANGE_Z + SEED_MARGIN`` are kept, and only deeper than the lesion rule's rim.
+   voxels of |d| > threshold + ``SEED_MARGIN`` are kept, and only deeper than the lesion rule's rim.
 4. **Lesions at each visit.** A voxel the MS rule finds at both visits and that did not change is a
    *stable* lesion voxel (one found at a single visit without a significant change is noise at the rule's
    threshold); the baseline's lesion is the stable and shrinking voxels, the follow-up's the stable and new.
@@ -42,7 +44,8 @@ ndimage = lazy_module("scipy.ndimage")
 
 SMOOTH_MM = 0.7
 BIAS_MM = 15.0
-CHANGE_Z = 1.5
+CHANGE_NOISE_SDS = 6.0
+MIN_CHANGE_Z = 0.5
 SEED_MARGIN = 0.5
 LESION_Z = 1.0
 CSF_Z = -1.5
@@ -109,6 +112,16 @@ def slice_offsets(difference: np.ndarray, normal: np.ndarray, axis: int) -> np.n
     return medians.reshape(shape)
 
 
+def change_threshold(difference: np.ndarray, search: np.ndarray) -> float:
+    """The pair's change threshold: ``CHANGE_NOISE_SDS`` robust SDs (1.4826 MAD) of ``difference`` in ``search``
+    (almost all of it unchanged tissue), at least ``MIN_CHANGE_Z``."""
+    values = difference[search]
+    if values.size == 0:
+        return MIN_CHANGE_Z
+    spread = 1.4826 * float(np.median(np.abs(values - np.median(values))))
+    return max(MIN_CHANGE_Z, CHANGE_NOISE_SDS * spread)
+
+
 def tolerant_differences(before: np.ndarray, after: np.ndarray,
                          spacing: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
     """How much brighter the follow-up is than the baseline's brightest neighbour, and the baseline than the
@@ -138,15 +151,17 @@ def detect_change(baseline: Mapping[str, np.ndarray], follow_up: Mapping[str, np
     search = base.search & follow.search
     before, after, _ = matched_difference(base.z[role], follow.z[role], brain, spacing)
     brighter, darker = tolerant_differences(before, after, spacing)
-    new = search & (brighter > CHANGE_Z) & (after > LESION_Z) & (before > CSF_Z)
-    shrinking = search & (darker > CHANGE_Z) & (before > LESION_Z) & (after > CSF_Z)
+    threshold = change_threshold(after - before, search)
+    new = search & (brighter > threshold) & (after > LESION_Z) & (before > CSF_Z)
+    shrinking = search & (darker > threshold) & (before > LESION_Z) & (after > CSF_Z)
     notes = [f"change read on {role}: smoothed {SMOOTH_MM:g} mm, follow-up matched to baseline by quantiles, "
-             f"differential bias over {BIAS_MM:g} mm removed; |change| > {CHANGE_Z:g} baseline spreads"]
+             f"differential bias over {BIAS_MM:g} mm removed; |change| > {threshold:.2f} baseline spreads "
+             f"({CHANGE_NOISE_SDS:g} robust SDs of the difference in the brain, at least {MIN_CHANGE_Z:g})"]
     if role == "flair" and "t2" in base.z and "t2" in follow.z:
         t2_difference = matched_difference(base.z["t2"], follow.z["t2"], brain, spacing)[2]
         new, shrinking = new & (t2_difference > 0), shrinking & (t2_difference < 0)
         notes.append("T2 at both visits: it must change the same way")
-    seed = CHANGE_Z + SEED_MARGIN
+    seed = threshold + SEED_MARGIN
     new, shrinking = foci(new, brighter > seed), foci(shrinking, darker > seed)
     stable = base_lesion & follow_lesion & ~new & ~shrinking
     new, shrinking, stable = (_uncrop(part, box, mask.shape) for part in (new, shrinking, stable))
