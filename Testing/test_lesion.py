@@ -122,6 +122,15 @@ def test_flair_with_diffusion_decides_between_stroke_and_tumour():
     assert find_lesion(images, mask, SPACING).lesion_type == "tumour"
 
 
+def test_a_cellular_tumour_bright_on_dwi_is_not_called_a_stroke():
+    images, mask, truth, classes = phantom("tumour", ("flair", "dwi", "adc"))
+    solid = truth & (classes == 6)  # the enhancing mass, not its necrotic core
+    images["dwi"][solid] *= 1.6  # restricted by cells: DWI-bright, ADC a little below normal, not ischaemic
+    images["adc"][solid] = 700 + np.random.default_rng(3).normal(0, 30, int(solid.sum()))
+    result = find_lesion(images, mask, SPACING)
+    assert result.lesion_type == "tumour", result.description
+
+
 def test_raw_and_z_scored_inputs_give_the_same_lesion():
     images, mask, _, _ = phantom("tumour", ("flair", "t2", "t1"))
     raw = find_lesion(images, mask, SPACING)

@@ -258,6 +258,14 @@ def stroke_parameter_table(rows: list[tuple[str, dict[str, np.ndarray], np.ndarr
                     "(DWI z against the whole brain's peak, ADC below 0.62): Dice 0.166 on the ISLES case."]
 
 
+def plain_diffusion_threshold(images: dict[str, np.ndarray], mask: np.ndarray, z: float = 2.0) -> np.ndarray:
+    """The simplest stroke baseline: DWI robust z (median, MAD of the mask) above ``z``, ADC below 0.62 (10⁻³ mm²/s)."""
+    values = images["dwi"][mask]
+    median = np.median(values)
+    spread = 1.4826 * np.median(np.abs(values - median))
+    return mask & (images["dwi"] > median + z * spread) & (images["adc"] < 0.62)
+
+
 def main() -> None:
     """Run every configuration and write lesion_results.md."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -322,6 +330,10 @@ def main() -> None:
             plain = plain_flair_threshold(images, mask)
             lines.append(f"Plain FLAIR robust z > 2 (median, MAD of the mask) on {name}: Dice "
                          f"{2 * (plain & truth).sum() / (plain.sum() + truth.sum()):.3f}, lesion-wise F1 {lesion_wise_f1(plain, truth):.2f}.")
+    for name, images, truth, mask, spacing in isles_row(arguments.isles)[:1]:
+        plain = plain_diffusion_threshold(images, mask)
+        lines.append(f"Plain DWI robust z > 2 with ADC < 0.62 (10⁻³ mm²/s) on {name}: Dice "
+                     f"{2 * (plain & truth).sum() / (plain.sum() + truth.sum()):.3f}, lesion-wise F1 {lesion_wise_f1(plain, truth):.2f}.")
     if all((DATA / f"open-ms-longitudinal-patient{patient}").is_dir() for patient in ("01", "03")):
         lines += ["", "## MS, longitudinal patients at visit 2 (recall of the lesions that changed; precision not measurable)", "",
                   "| patient | changed lesions found | voxel recall | found mL | s |", "|---|---|---|---|---|"]

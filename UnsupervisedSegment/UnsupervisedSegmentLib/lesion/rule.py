@@ -51,7 +51,8 @@ The rule
      (hysteresis): embolic foci down to 3 voxels are kept, noise is not.
    - *auto* decides, and says why in the notes: stroke when DWI or ADC is given and there is
      neither FLAIR nor T2, or when DWI and ADC show at least ``STROKE_MIN_ML`` (1 mL) of
-     restricted diffusion; otherwise tumour when the largest opened hyperintense component is at
+     ischaemic core (foci of DWI z > ``LOW_Z`` against the whole brain with ADC below 0.62 × 10⁻³
+     mm²/s: a cellular tumour, DWI-bright with ADC hardly below normal, is not a stroke); otherwise tumour when the largest opened hyperintense component is at
      least ``TUMOUR_MIN_CORE_ML`` (5 mL, a mass), else MS (scattered foci).
 6. **Nothing found** is a result: an empty mask, and the description says so.
 
@@ -400,15 +401,14 @@ def ms_rule(evidence: Evidence) -> np.ndarray:
 
 def decide_type(evidence: Evidence) -> tuple[str, str]:
     """The lesion type ``auto`` chooses, and why."""
-    restricted = evidence.restricted()
     bright = evidence.hyperintense()
     if bright is None:
         return "stroke", "DWI/ADC given without usable FLAIR (or T2 with T1)"
-    if restricted is not None:
-        if "dwi" in evidence.z and evidence.adc_low is not None:
-            volume = foci(*restricted).sum() * evidence.voxel_ml
-            if volume >= STROKE_MIN_ML:
-                return "stroke", f"{volume:.1f} mL of restricted diffusion (DWI-bright, ADC not raised, >= {STROKE_MIN_ML:g} mL)"
+    if "dwi" in evidence.z and evidence.adc_low is not None:
+        core = evidence.adc_low & evidence.search
+        volume = foci(core & (evidence.z["dwi"] > LOW_Z), core & (evidence.z["dwi"] > HIGH_Z)).sum() * evidence.voxel_ml
+        if volume >= STROKE_MIN_ML:
+            return "stroke", f"{volume:.1f} mL of ischaemic core (DWI-bright and ADC-low, >= {STROKE_MIN_ML:g} mL)"
     _, core = tumour_mass(evidence, bright[0])
     components, n = ndimage.label(core, structure=FULL)
     largest = float(np.bincount(components.ravel())[1:].max()) * evidence.voxel_ml if n else 0.0
