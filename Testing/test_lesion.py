@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lesion_phantoms import SPACING, diffusion_phantom, head_images, head_phantom, skull_stripped
+from lesion_phantoms import MEANS, NOISE, SPACING, WM, diffusion_phantom, head_images, head_phantom, skull_stripped
 from scipy import ndimage
 from UnsupervisedSegmentLib.core.roles import channel_role, check_lesion_inputs
 from UnsupervisedSegmentLib.lesion import diffusion
@@ -54,6 +54,23 @@ def test_ms_like_foci_of_5_to_50_voxels_are_kept_one_by_one():
     found = np.unique(foci[result.mask & truth])
     assert len(found[found > 0]) >= 0.9 * n
     assert dice(result.mask, truth) > 0.8
+
+
+def test_ms_lesion_rims_grow_into_white_matter_brighter_than_its_own_normal():
+    classes, truth, brain, rng = head_phantom("ms", seed=1)
+    rim = ndimage.binary_dilation(truth) & ~truth & (classes == WM)  # the face neighbours: one voxel of partial volume
+    images = head_images(classes, truth, rng, ("flair", "t1"))
+    # partial volume: brighter than white matter by 2.5 noise SDs, no brighter than grey matter
+    images["flair"][rim] = MEANS["flair"][WM] + 2.5 * NOISE + rng.normal(0, NOISE / 4, int(rim.sum()))
+    images = skull_stripped(images, brain)
+    mask = np.logical_and.reduce([image > 0 for image in images.values()])
+    with_t1 = find_lesion(images, mask, SPACING, "ms")
+    assert "grown by one voxel" in with_t1.description
+    flair_alone = find_lesion({"flair": images["flair"]}, mask, SPACING, "ms")
+    assert "grown" not in flair_alone.description
+    assert with_t1.mask[rim].mean() > 0.8 > 0.3 > flair_alone.mask[rim].mean()
+    stray = with_t1.mask & ~ndimage.binary_dilation(truth, iterations=2)  # noisy white matter beside a rim
+    assert stray.sum() < 0.05 * with_t1.mask.sum()
 
 
 def test_tumour_mass_with_necrosis_is_one_lesion():

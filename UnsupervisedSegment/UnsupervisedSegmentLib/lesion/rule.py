@@ -45,7 +45,8 @@ The rule
      the hyperintense voxels, is the mass; its enclosed holes (necrosis, and an enhancing rim
      that is not FLAIR-bright) are filled in 3D and per slice across the coarsest axis.
    - *ms*: what the brain tissue model cannot explain (:func:`ms_rule`): FLAIR (or T2) against
-     the brighter normal tissue the model finds, bias field removed; foci next to white matter.
+     the brighter normal tissue the model finds, bias field removed; foci next to white matter,
+     grown (with T1) by one voxel where FLAIR is too bright for the voxel's own tissue class.
    - *stroke*: every 26-connected focus of restricted-diffusion voxels with local DWI z > ``LOW_Z``
      (2) is kept when at least ``MIN_FOCUS_VOXELS`` (3) of its voxels reach z > ``HIGH_Z`` (3.5)
      (hysteresis): embolic foci down to 3 voxels are kept, noise is not.
@@ -115,6 +116,7 @@ MIN_TISSUE_SHARE = 0.1
 TUMOUR_MIN_CORE_ML = 5.0
 STROKE_MIN_ML = 1.0
 FULL = np.ones((3, 3, 3), dtype=bool)
+FACES = ball(1.0, (1.0, 1.0, 1.0))  # the six face neighbours and the centre
 
 
 @dataclass(frozen=True)
@@ -358,7 +360,10 @@ def ms_rule(evidence: Evidence) -> np.ndarray:
     not widen, so normal cortex stays below. Foci of z > ``MS_LOW_Z`` holding a 26-connected group of
     ``MIN_FOCUS_VOXELS`` voxels of z > ``MS_HIGH_Z`` are lesions when they
     touch the white matter grown by ``NEAR_WM_MM`` (periventricular, deep and juxtacortical lesions;
-    not FLAIR-bright cortex, vessels or flow artefacts away from it)."""
+    not FLAIR-bright cortex, vessels or flow artefacts away from it). With the model on T1 (or T1c), each
+    lesion then grows by one voxel into its face neighbours whose FLAIR exceeds the normal peak of their own
+    T1 tissue class by ``MS_LOW_Z`` (as LST's lesion growth: a lesion's partial-volume rim in white matter
+    is darker than grey matter yet too bright for white matter)."""
     bright = "flair" if "flair" in evidence.images else "t2"
     reference = next(role for role in ("t1", "t1c", bright) if role in evidence.images)
     grid = Grid(evidence.brain.shape, np.diag([*evidence.spacing, 1.0]))
@@ -370,13 +375,15 @@ def ms_rule(evidence: Evidence) -> np.ndarray:
     # the bright channel's own bias field, from the tissue the model found (raw scans are not corrected)
     values = masked_rows(evidence.images[bright], evidence.brain).astype(np.float64)
     values /= channel_bias_field(values, tissue.fractions, evidence.brain, evidence.spacing)
-    peaks = [healthy_peak(values[tissue.labels == label]) for label in (2, 3) if np.count_nonzero(tissue.labels == label) >= 100]
-    if not peaks:
+    class_peaks = {label: healthy_peak(values[tissue.labels == label]) for label in (2, 3)
+                   if np.count_nonzero(tissue.labels == label) >= 100}
+    if not class_peaks:
         evidence.notes.append("too little grey or white matter for the MS rule: no lesion")
         return np.zeros_like(evidence.search)
-    median, spread = max(peaks)  # the brighter normal tissue (grey matter on FLAIR and T2); its bright side's width
-    # at least half the whole brain's: a tissue peak narrower than the noise is a histogram spike
-    spread = max(spread, 0.5 * healthy_peak(values)[1])
+    # at least half the whole brain's spread: a tissue peak narrower than the noise is a histogram spike
+    least_spread = 0.5 * healthy_peak(values)[1]
+    class_peaks = {label: (peak, max(spread, least_spread)) for label, (peak, spread) in class_peaks.items()}
+    median, spread = max(class_peaks.values())  # the brighter normal tissue (grey matter on FLAIR and T2)
     if spread <= 0:
         return np.zeros_like(evidence.search)
     z = new_volume(evidence.brain.shape, np.float32)
@@ -396,7 +403,25 @@ def ms_rule(evidence: Evidence) -> np.ndarray:
     evidence.notes.append(f"MS: tissue model on {reference}; {bright} against its brighter normal tissue: peak {median:.4g}, "
                           f"spread {spread:.3g}; foci z > {MS_LOW_Z:g} with {MIN_FOCUS_VOXELS} connected voxels z > {MS_HIGH_Z:g}, "
                           f"touching white matter grown by {NEAR_WM_MM:g} mm")
-    return touching[components]
+    lesion = touching[components]
+    if reference == bright:  # classes of the bright channel itself: no independent tissue to grow by
+        return lesion
+    evidence.notes.append(f"MS: lesions grown by one voxel into face neighbours brighter on {bright} than their own "
+                          f"{reference} tissue class by z > {MS_LOW_Z:g}")
+    return lesion | (dilate(lesion, FACES) & evidence.search & (class_z(values, tissue.labels, class_peaks, evidence.brain) > MS_LOW_Z))
+
+
+def class_z(values: np.ndarray, labels: np.ndarray, class_peaks: Mapping[int, tuple[float, float]],
+            brain: np.ndarray) -> np.ndarray:
+    """Each brain voxel's z against the normal peak of its own tissue class (grey or white matter; others -inf)."""
+    rows = np.full(values.shape, -np.inf, dtype=np.float32)
+    for label, (peak, spread) in class_peaks.items():
+        inside = labels == label
+        rows[inside] = (values[inside] - peak) / spread
+    z = new_volume(brain.shape, np.float32)
+    z.fill(-np.inf)
+    set_masked_rows(z, brain, rows)
+    return z
 
 
 def decide_type(evidence: Evidence) -> tuple[str, str]:
