@@ -81,10 +81,12 @@ def skull_stripped(images: dict[str, np.ndarray], brain: np.ndarray) -> dict[str
     return {name: np.where(brain, image, 0).astype(np.float32) for name, image in images.items()}
 
 
-def diffusion_phantom(stroke_radii_mm=(12, 16, 12), artefact: bool = False, bias: bool = False):
+def diffusion_phantom(stroke_radii_mm=(12, 16, 12), artefact: bool = False, bias: bool = False,
+                      shine_through: bool = False):
     """(images, mask, truth) of a skull-stripped DWI + ADC head: a stroke right of the centre, optionally a
     bright pair of regions placed symmetrically on both sides (like the DWI's susceptibility artefacts near
-    the temporal poles, ADC a little low) and a smooth DWI bias field along the head's axis."""
+    the temporal poles, ADC a little low), a smooth DWI bias field along the head's axis, and T2 shine-through
+    on the left (vasogenic oedema: DWI-bright from its long T2, ADC raised; not an infarct)."""
     classes, _, brain, rng = head_phantom("stroke", seed=2)
     centre = np.asarray(classes.shape) / 2
     truth = _ellipsoid(classes.shape, centre + (14, -8, 0), stroke_radii_mm) & (classes >= GM)
@@ -94,6 +96,10 @@ def diffusion_phantom(stroke_radii_mm=(12, 16, 12), artefact: bool = False, bias
             region = _ellipsoid(classes.shape, centre + (side * 22, 18, -12), (6, 6, 6)) & (classes >= GM)
             images["dwi"][region] *= 1.6
             images["adc"][region] = 650 + rng.normal(0, 20, int(region.sum()))
+    if shine_through:
+        oedema = _ellipsoid(classes.shape, centre + (-16, 12, 4), (10, 10, 10)) & (classes >= GM)
+        images["dwi"][oedema] = STROKE_MEANS["dwi"] + rng.normal(0, NOISE, int(oedema.sum()))
+        images["adc"][oedema] = MEANS["adc"][LESION] + rng.normal(0, 3 * NOISE, int(oedema.sum()))
     if bias:
         images["dwi"] *= np.exp(np.linspace(-0.3, 0.3, classes.shape[2]))[None, None, :].astype(np.float32)
     return images, np.logical_and.reduce([image > 0 for image in images.values()]), truth

@@ -119,6 +119,19 @@ def test_dwi_bright_regions_on_both_sides_are_not_stroke(left_right_axis, monkey
     assert (find_lesion(images, mask, SPACING, "stroke", left_right_axis).mask & ~truth).sum() > 100
 
 
+def test_t2_shine_through_is_not_stroke_but_a_small_infarct_near_normal_adc_is(monkeypatch):
+    images, mask, truth = diffusion_phantom(shine_through=True)
+    result = find_lesion(images, mask, SPACING, "stroke")
+    assert dice(result.mask, truth) > 0.9
+    assert not (result.mask & ~ndimage.binary_dilation(truth, iterations=2)).any()
+    monkeypatch.setattr(diffusion, "ADC_ELEVATED_SPREADS", np.inf)  # ADC not used: the oedema would be taken
+    assert (find_lesion(images, mask, SPACING, "stroke").mask & ~truth).sum() > 100
+    monkeypatch.undo()
+    # an infarct whose ADC the CSF around it raised to the normal tissue's (partial volume): still found
+    images["adc"][truth] = 800 + np.random.default_rng(4).normal(0, 60, int(truth.sum()))
+    assert dice(find_lesion(images, mask, SPACING, "stroke").mask, truth) > 0.8
+
+
 @pytest.mark.parametrize("case, note", [("three slices", "mirror could not be registered"),
                                         ("noise", "symmetry not used")])
 def test_stroke_without_a_usable_mirror_says_so(case, note):

@@ -15,6 +15,9 @@
    ``ASYMMETRY_SMOOTHING_MM`` (one voxel's noise does not decide), exceeds its counterpart's (the brightest
    within ``MIRROR_TOLERANCE_MM``) by ``ASYMMETRY_Z``. A mirror correlating less than
    ``MIN_MIRROR_CORRELATION`` with the image (a registration that failed) is not used, and the note says so.
+3. **ADC not elevated.** A lesion voxel's ADC lies below its tissue peak + ``ADC_ELEVATED_SPREADS`` spreads:
+   CSF and T2 shine-through (DWI-bright from a long T2, ADC well above normal tissue) are left out, while
+   small cortical and subcortical infarcts, whose ADC partial volume with CSF raises towards normal, are kept.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ MIRROR_TOLERANCE_MM = 2.0
 ASYMMETRY_Z = 1.0
 ASYMMETRY_SMOOTHING_MM = 1.0
 MIN_MIRROR_CORRELATION = 0.2
+ADC_ELEVATED_SPREADS = 2.0
 #: Mirror registration's levels: times coarser, smoothing in mm.
 SHRINK_FACTORS = (2, 1)
 SMOOTHING_MM = (2.0, 0.0)

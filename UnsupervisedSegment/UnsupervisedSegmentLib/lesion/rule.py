@@ -32,8 +32,8 @@ The rule
    T1c-bright voxels next to the mass lowered Dice (bench/quality/results.md).
    *Restricted diffusion* (:mod:`lesion.diffusion`): DWI as z against the normal parenchyma
    around each voxel (its regional brightness, cerebellum and susceptibility artefacts, taken out),
-   brighter than its left-right mirror counterpart, with ADC below ADC's tissue peak (not raised:
-   not CSF, not T2 shine-through). The *ischaemic core* is DWI z > ``LOW_Z`` with ADC below 0.62 ×
+   brighter than its left-right mirror counterpart, with ADC not raised above ADC's tissue peak by
+   more than 2 spreads (not CSF, not T2 shine-through; a small infarct's ADC, raised by CSF around it, is kept). The *ischaemic core* is DWI z > ``LOW_Z`` with ADC below 0.62 ×
    10⁻³ mm²/s; it never counts as normal parenchyma. The ADC unit is read from the magnitude of its tissue
    peak (normal brain ≈ 0.8 × 10⁻³ mm²/s: a peak of 100..5000 means 10⁻⁶ mm²/s, 0.1..5 means
    10⁻³ mm²/s, 10⁻⁴..5 × 10⁻³ means mm²/s); an ADC in no such unit (e.g. z-scored) counts as low
@@ -218,15 +218,15 @@ class Evidence:
         return self.cache["restricted"]
 
     def _dwi_bright(self) -> tuple[np.ndarray, np.ndarray]:
-        """DWI-bright voxels against local parenchyma and the mirror side, ADC below its tissue peak."""
+        """DWI-bright voxels against local parenchyma and the mirror side, ADC not elevated above its tissue peak."""
         dwi = self.images["dwi"]
         core = (self.z["dwi"] > LOW_Z) & (self.adc_low if self.adc_low is not None else self.z["dwi"] > HIGH_Z)
         contrast = diffusion.local_contrast(dwi, self.brain & (self.z["dwi"] > -LOW_Z), core, self.spacing)
         self.notes.append(f"DWI as z against normal parenchyma within {diffusion.LOCAL_MM:g} mm")
         allowed = self.search.copy()
         if "adc" in self.images:
-            adc = self.images["adc"]
-            allowed &= adc < healthy_peak(adc[self.brain])[0]
+            peak, spread = healthy_peak(self.images["adc"][self.brain])
+            allowed &= self.images["adc"] < peak + diffusion.ADC_ELEVATED_SPREADS * spread
         anatomy = np.minimum(self.z["dwi"], np.float32(LOW_Z))  # the mirror aligns anatomy, not bright lesions
         asymmetric = diffusion.asymmetric(anatomy, contrast, self.brain, self.spacing, self.left_right_axis, self.notes)
         if asymmetric is not None:
