@@ -181,6 +181,19 @@ def test_refusals_are_one_line(pair, tmp_path, capsys):
     assert not Path(out).exists()
 
 
+def test_a_comparison_that_needs_more_memory_than_is_free_is_refused_with_the_figure(pair, tmp_path, capsys,
+                                                                                      monkeypatch):
+    from UnsupervisedSegmentLib.core import option_checks
+
+    baseline, follow_up = write_visits(pair, tmp_path)
+    monkeypatch.setattr(option_checks, "available_memory_bytes", lambda: 1024**2)
+    out = tmp_path / "out"
+    message = refused(["compare", "--baseline", *baseline, "--follow-up", *follow_up, "--names", "flair", "t1",
+                       "--output-dir", str(out)], capsys)
+    assert "GiB of memory but only 0.0 GiB is available" in message and "baseline's flair" in message, message
+    assert not out.exists()
+
+
 def test_follow_up_is_paired_by_name_then_by_sequence(pair, comparison):
     """Listed in another order, or named by visit (visit2_FLAIR with visit1_FLAIR), the follow-up is paired by
     sequence; names that say nothing and differ are refused."""

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core.errors import UserInputError
 from ..core.lazy import lazy_module
+from ..core.option_checks import check_comparison_workload
 from ..core.palette import Segment
 from ..core.roles import channel_role
 from ..core.volume import MM3_PER_ML, Channel, Grid
@@ -155,6 +156,7 @@ def compare_visits(baseline: Sequence[Channel], follow_up: Sequence[Channel]) ->
     what changed; a registration that leaves the brains apart is a UserInputError."""
     follow_up = paired_follow_up(baseline, follow_up)
     check_visits(baseline)
+    check_comparison_workload(int(np.prod(baseline[0].grid.shape)), len(baseline), baseline[0].name)
     baseline, follow_up = finite_channels(baseline), finite_channels(follow_up)
     grid = baseline[0].grid
     base_brain = checked_brain(baseline, "baseline")

@@ -3,7 +3,7 @@
 :func:`check_options` needs only the options, so the command line, the batch mode and the
 Slicer module refuse a bad request at once. :func:`check_workload` runs once the mask is
 known: at least k voxels to cluster, and an estimate of the memory the run needs against the
-memory available.
+memory available; :func:`check_comparison_workload` does the same for a comparison of two visits.
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ MAX_CLUSTERS = 64
 #: Share of the available memory a run may plan to use (numpy temporaries come on top).
 MEMORY_SHARE = 0.8
 GIB = 1024**3
+#: Peak bytes of a comparison of two visits per voxel of the baseline's grid, and per voxel for each input
+#: beyond the first (measured: 83 with FLAIR alone, 108 with FLAIR + T2 on the longitudinal MS patients;
+#: rounded up).
+COMPARISON_BYTES_PER_VOXEL = 120
+COMPARISON_BYTES_PER_EXTRA_INPUT = 32
 #: Seeds numpy and scikit-learn accept.
 MAX_SEED = 2**32 - 1
 
@@ -95,6 +100,19 @@ def estimated_memory_bytes(options: SegmentationOptions, masked_voxels: int, cha
     clustering = masked_voxels * k * per_cluster
     spatial = grid_voxels * k * 4 * 4 if options.mrf_beta > 0 or (options.posteriors and options.method == "gmm") else 0
     return int(volumes + features + clustering + spatial)
+
+
+def check_comparison_workload(grid_voxels: int, inputs: int, first_input: str) -> None:
+    """Raise UserInputError when comparing two visits on a baseline grid of ``grid_voxels`` voxels with
+    ``inputs`` sequences each would need more memory than is free."""
+    needed = grid_voxels * (COMPARISON_BYTES_PER_VOXEL + COMPARISON_BYTES_PER_EXTRA_INPUT * max(0, inputs - 1))
+    available = available_memory_bytes()
+    if available is not None and needed > MEMORY_SHARE * available:
+        raise UserInputError(
+            f"comparing these visits needs about {needed / GIB:.1f} GiB of memory but only {available / GIB:.1f} GiB "
+            f"is available ({grid_voxels} voxels on the grid of the baseline's {first_input}, {inputs} sequences); "
+            "resample the baseline to coarser voxels, crop it to the head, or compare fewer sequences"
+        )
 
 
 def available_memory_bytes() -> int | None:
