@@ -113,10 +113,10 @@ def test_lesion_run_that_finds_nothing_succeeds_with_an_empty_lesion(tmp_path, c
     flair = np.zeros((30, 30, 10), np.float32)
     flair[3:27, 3:27, 1:9] = 100 + rng.normal(0, 5, (24, 24, 8))
     image = save_nifti(flair, tmp_path / "flair.nii.gz")
-    status = main(["run", str(image), "--lesion", "-k", "3", "--mrf-beta", "0", "--no-report", "-q",
-                   "--output-dir", str(tmp_path / "out")])
+    status = main(["run", str(image), "--lesion", "-k", "3", "--mrf-beta", "0", "-q", "--output-dir", str(tmp_path / "out")])
     assert status == 0
     assert (tmp_path / "out" / "lesion.nii.gz").is_file()
+    assert (tmp_path / "out" / "report.png").is_file(), "the report draws the empty Lesion segment too"
 
 
 def test_a_missing_input_or_mask_is_refused_before_any_input_is_read(sample_paths, tmp_path, capsys, no_reading):

@@ -78,7 +78,7 @@ def save_report(result: SegmentationResult, path: str | Path, seed: int = 0) -> 
     boxes = grid_boxes(canvas.pixels.shape[1], canvas.pixels.shape[0], n_rows, n_cols, MARGINS, WSPACE, HSPACE)
     colours = [segment.color for segment in result.segments]
     cluster = masked_rows(result.labels, result.mask)
-    row_of_label = np.zeros(int(cluster.max()) + 1, dtype=np.intp)
+    row_of_label = np.zeros(max([int(cluster.max()), *(s.label for s in result.segments)]) + 1, dtype=np.intp)
     row_of_label[[s.label for s in result.segments]] = np.arange(len(result.segments))
     rows = row_of_label[cluster]
 
