@@ -73,6 +73,19 @@ def test_ms_lesion_rims_grow_into_white_matter_brighter_than_its_own_normal():
     assert stray.sum() < 0.05 * with_t1.mask.sum()
 
 
+@pytest.mark.parametrize("strength", [0.5, 0.8])
+def test_ms_on_raw_scans_whose_bias_field_exceeds_the_tissue_contrast(strength):
+    """A coil's bowl-and-ripple field on FLAIR and T1 (down to 0.7 and 0.56 of the centre's intensity, raw
+    whole-head scans) against FLAIR's 10 % grey-white contrast: the rule's own smooth field cannot follow it;
+    N4 first, then it can (Dice 0.69 and 0.34 without N4)."""
+    images, mask, truth, _ = phantom("ms", ("flair", "t1"))
+    i, j, k = np.meshgrid(*[np.linspace(-1, 1, n) for n in mask.shape], indexing="ij")
+    field = np.exp(strength * ((i**2 + j**2 + k**2) / 3 - 0.5 + 0.3 * np.sin(3 * j))).astype(np.float32)
+    result = find_lesion({name: image * field for name, image in images.items()}, mask, SPACING, "ms")
+    assert "(N4-corrected)" in result.description
+    assert dice(result.mask, truth) > 0.85
+
+
 def test_tumour_mass_with_necrosis_is_one_lesion():
     images, mask, truth, _ = phantom("tumour", ("flair", "t1", "t1c", "t2"))
     result = find_lesion(images, mask, SPACING)

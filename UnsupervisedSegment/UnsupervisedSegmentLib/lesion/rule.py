@@ -88,6 +88,7 @@ from ..core.roles import channel_role, check_lesion_inputs
 from ..core.volume import MM3_PER_ML, Channel, Grid, bounding_box, masked_rows, new_volume, set_masked_rows
 from ..engine.masking import otsu_threshold
 from ..engine.morphology import ball, deeper_than, dilate, fill_holes, opening
+from ..engine.preprocessing import correct_bias_field
 from ..tissue.model import HWHM_PER_SD, TissueResult, channel_bias_field, segment_tissue
 from . import diffusion
 
@@ -350,12 +351,23 @@ def brain_tissue_found(tissue: TissueResult) -> bool:
     return bool((shares >= MIN_TISSUE_SHARE).all())
 
 
+def n4_corrected(evidence: Evidence, role: str) -> np.ndarray:
+    """The ``role`` image with its bias field removed by N4 inside the brain: on raw whole-head scans the field
+    exceeds FLAIR's grey-white contrast (about 10 %) and the tissue model's own tilt cannot follow it. As it
+    is where N4 cannot fit (normalised or z-scored data, too few slices); a corrected image changes little."""
+    try:
+        return correct_bias_field(evidence.images[role], evidence.brain, evidence.spacing)
+    except ValueError:
+        evidence.notes.append(f"MS: {role} not N4-corrected (not raw intensities, or too small): tissue model on it as it is")
+        return evidence.images[role]
+
+
 def ms_rule(evidence: Evidence) -> np.ndarray:
     """MS: what the brain tissue model cannot explain on FLAIR (or T2), next to white matter.
 
-    The tissue model (:mod:`tissue.model`, on T1, else on FLAIR or T2 itself) finds grey and white
-    matter in the brain; FLAIR's own bias field is removed (from the tissue it found), and FLAIR is
-    expressed as a z-score against the brighter of grey and white matter (grey matter on FLAIR and T2):
+    Both channels are N4-corrected first (:func:`n4_corrected`). The tissue model (:mod:`tissue.model`, on
+    T1, else on FLAIR or T2 itself) finds grey and white matter in the brain; what is left of FLAIR's bias
+    field is removed (from the tissue the model found), and FLAIR is expressed as a z-score against the brighter of grey and white matter (grey matter on FLAIR and T2):
     the peak of its histogram, and the half width of the peak's bright side, which mixed CSF voxels do
     not widen, so normal cortex stays below. Foci of z > ``MS_LOW_Z`` holding a 26-connected group of
     ``MIN_FOCUS_VOXELS`` voxels of z > ``MS_HIGH_Z`` are lesions when they
@@ -367,13 +379,15 @@ def ms_rule(evidence: Evidence) -> np.ndarray:
     bright = "flair" if "flair" in evidence.images else "t2"
     reference = next(role for role in ("t1", "t1c", bright) if role in evidence.images)
     grid = Grid(evidence.brain.shape, np.diag([*evidence.spacing, 1.0]))
-    tissue = segment_tissue([Channel(reference, evidence.images[reference], grid)], evidence.brain)
+    reference_image = n4_corrected(evidence, reference)
+    tissue = segment_tissue([Channel(reference, reference_image, grid)], evidence.brain)
     if not brain_tissue_found(tissue):  # not a brain's contrast (a phantom, an unusual sequence): the plain rule
         evidence.notes.append(f"MS: no grey and white matter told apart on {reference}: foci against normal tissue")
         bright_voxels, z_values = evidence.hyperintense()
         return foci(bright_voxels, bright_voxels & (z_values > HIGH_Z))
-    # the bright channel's own bias field, from the tissue the model found (raw scans are not corrected)
-    values = masked_rows(evidence.images[bright], evidence.brain).astype(np.float64)
+    # what is left of the bright channel's bias field, from the tissue the model found
+    bright_image = reference_image if bright == reference else n4_corrected(evidence, bright)
+    values = masked_rows(bright_image, evidence.brain).astype(np.float64)
     values /= channel_bias_field(values, tissue.fractions, evidence.brain, evidence.spacing)
     class_peaks = {label: healthy_peak(values[tissue.labels == label]) for label in (2, 3)
                    if np.count_nonzero(tissue.labels == label) >= 100}
@@ -400,7 +414,8 @@ def ms_rule(evidence: Evidence) -> np.ndarray:
     touching = np.zeros(n + 1, bool)
     touching[np.unique(components[dilate(white, ball(NEAR_WM_MM, evidence.spacing)) & lesion])] = True
     touching[0] = False
-    evidence.notes.append(f"MS: tissue model on {reference}; {bright} against its brighter normal tissue: peak {median:.4g}, "
+    corrected = " (N4-corrected)" if bright_image is not evidence.images[bright] else ""
+    evidence.notes.append(f"MS: tissue model on {reference}{corrected}; {bright} against its brighter normal tissue: peak {median:.4g}, "
                           f"spread {spread:.3g}; foci z > {MS_LOW_Z:g} with {MIN_FOCUS_VOXELS} connected voxels z > {MS_HIGH_Z:g}, "
                           f"touching white matter grown by {NEAR_WM_MM:g} mm")
     lesion = touching[components]
