@@ -121,6 +121,17 @@ def test_inputs_that_cannot_show_tissue_are_one_line_errors():
         segment_channels([Channel("t1", image, GRID)], SegmentationOptions(tissue=True, auto_clusters=(2, 4)))
 
 
+def test_a_mask_larger_than_any_brain_is_said_in_a_note():
+    """Whole-head images under the non-zero mask: scalp and skull become 'tissue'; the note says so."""
+    image, mask, _ = phantom()
+    notes = {}
+    for voxel_mm in (1.0, 5.0):  # about 26 mL and 3.3 L of mask
+        grid = Grid(SHAPE, np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0]))
+        notes[voxel_mm] = segment_tissue([Channel("t1", image, grid)], mask).notes
+    assert not any("more than a brain" in note for note in notes[1.0])
+    assert any("more than a brain" in note and "skull-stripped" in note for note in notes[5.0])
+
+
 def test_cli_tissue_run_writes_named_segments_and_fractions(tmp_path, capsys):
     image, _, _ = phantom()
     path = save_nifti(image, tmp_path / "t1.nii.gz", np.eye(4))

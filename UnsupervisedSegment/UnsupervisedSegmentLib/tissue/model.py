@@ -52,7 +52,7 @@ from ..core.errors import UserInputError
 from ..core.options import TISSUE_MRF_BETA
 from ..core.palette import TISSUE_NAMES
 from ..core.roles import channel_role
-from ..core.volume import Channel, masked_rows
+from ..core.volume import MM3_PER_ML, Channel, masked_rows
 from ..engine.mrf import regularise_masked
 
 #: Tissue order by intensity (darkest first) on each reference role; index into TISSUE_NAMES.
@@ -74,6 +74,8 @@ CHANNEL_BIAS_DEGREE = 2
 DEFAULT_BETA = TISSUE_MRF_BETA
 #: Half width at half maximum of a Gaussian, in SDs.
 HWHM_PER_SD = 1.1774
+#: More than the largest adult intracranial volumes (CSF included): a mask this large holds scalp and skull.
+MAX_BRAIN_ML = 2200.0
 
 
 @dataclass
@@ -156,6 +158,10 @@ def segment_tissue(channels: Sequence[Channel], mask: np.ndarray, beta: float = 
     notes = [f"tissue model on {reference.name} ({role}): means " + ", ".join(
         f"{name} {mean:.4g}" for name, mean in zip(TISSUE_NAMES, fit.means))
         + (f"; bias field {field.min():.2f}..{field.max():.2f}" if coordinates is not None else "; no bias field")]
+    mask_ml = values.size * reference.grid.voxel_volume_mm3 / MM3_PER_ML
+    if mask_ml > MAX_BRAIN_ML:
+        notes.append(f"the mask holds {mask_ml:.0f} mL, more than a brain ({MAX_BRAIN_ML:.0f} mL at most with its CSF): "
+                     "scalp, skull and neck were classed as tissue too; give skull-stripped images or a brain mask (--mask)")
     return TissueResult(labels, fractions.astype(np.float32), fit,
                         field if coordinates is not None else None, notes)
 
