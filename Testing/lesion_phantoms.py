@@ -26,7 +26,7 @@ NOISE = 20.0
 SPACING = (1.5, 1.5, 1.5)
 
 
-def _ellipsoid(shape: tuple[int, int, int], centre, radii_mm, spacing=SPACING) -> np.ndarray:
+def ellipsoid(shape: tuple[int, int, int], centre, radii_mm, spacing=SPACING) -> np.ndarray:
     """Boolean ellipsoid of radii in mm about a centre in voxels."""
     grid = np.ogrid[tuple(slice(0, n) for n in shape)]
     return sum(((g - c) * s / r) ** 2 for g, c, s, r in zip(grid, centre, spacing, radii_mm)) <= 1
@@ -39,26 +39,26 @@ def head_phantom(lesion: str = "none", seed: int = 0, shape: tuple[int, int, int
     classes = np.zeros(shape, dtype=np.uint8)
     for tissue, radii in ((SCALP, (58, 70, 52)), (SKULL, (54, 66, 48)), (CSF, (49, 61, 43)),
                           (GM, (47, 59, 41)), (WM, (42, 54, 36))):
-        classes[_ellipsoid(shape, centre, radii)] = tissue
+        classes[ellipsoid(shape, centre, radii)] = tissue
     for side in (-1, 1):
-        classes[_ellipsoid(shape, [centre[0] + side * 6, centre[1], centre[2] + 3], (5, 18, 8))] = CSF
+        classes[ellipsoid(shape, [centre[0] + side * 6, centre[1], centre[2] + 3], (5, 18, 8))] = CSF
     truth = np.zeros(shape, dtype=bool)
     white = classes == WM
     if lesion == "tumour":
         where = [centre[0] - 16, centre[1] + 10, centre[2] - 4]
-        truth = _ellipsoid(shape, where, (16, 18, 14)) & (classes >= GM)
+        truth = ellipsoid(shape, where, (16, 18, 14)) & (classes >= GM)
         classes[truth] = LESION
-        classes[_ellipsoid(shape, where, (6, 7, 6))] = NECROSIS
+        classes[ellipsoid(shape, where, (6, 7, 6))] = NECROSIS
     elif lesion == "ms":
         candidates = np.argwhere(white)
         for index in rng.choice(len(candidates), 40, replace=False):
             radius = rng.uniform(1.2, 3.2)  # 5..50 voxels of 1.5 mm
-            focus = _ellipsoid(shape, candidates[index], (radius * 1.5,) * 3) & white
+            focus = ellipsoid(shape, candidates[index], (radius * 1.5,) * 3) & white
             truth |= focus
         classes[truth] = LESION
     elif lesion == "stroke":
         where = [centre[0] + 18, centre[1] - 12, centre[2]]
-        truth = _ellipsoid(shape, where, (12, 16, 12)) & (classes >= GM)
+        truth = ellipsoid(shape, where, (12, 16, 12)) & (classes >= GM)
     brain = (classes >= CSF)
     return classes, truth, brain, rng
 
@@ -89,15 +89,15 @@ def diffusion_phantom(stroke_radii_mm=(12, 16, 12), artefact: bool = False, bias
     on the left (vasogenic oedema: DWI-bright from its long T2, ADC raised; not an infarct)."""
     classes, _, brain, rng = head_phantom("stroke", seed=2)
     centre = np.asarray(classes.shape) / 2
-    truth = _ellipsoid(classes.shape, centre + (14, -8, 0), stroke_radii_mm) & (classes >= GM)
+    truth = ellipsoid(classes.shape, centre + (14, -8, 0), stroke_radii_mm) & (classes >= GM)
     images = skull_stripped(head_images(classes, truth, rng, ("dwi", "adc"), stroke=True), brain)
     if artefact:
         for side in (-1, 1):
-            region = _ellipsoid(classes.shape, centre + (side * 22, 18, -12), (6, 6, 6)) & (classes >= GM)
+            region = ellipsoid(classes.shape, centre + (side * 22, 18, -12), (6, 6, 6)) & (classes >= GM)
             images["dwi"][region] *= 1.6
             images["adc"][region] = 650 + rng.normal(0, 20, int(region.sum()))
     if shine_through:
-        oedema = _ellipsoid(classes.shape, centre + (-16, 12, 4), (10, 10, 10)) & (classes >= GM)
+        oedema = ellipsoid(classes.shape, centre + (-16, 12, 4), (10, 10, 10)) & (classes >= GM)
         images["dwi"][oedema] = STROKE_MEANS["dwi"] + rng.normal(0, NOISE, int(oedema.sum()))
         images["adc"][oedema] = MEANS["adc"][LESION] + rng.normal(0, 3 * NOISE, int(oedema.sum()))
     if bias:
@@ -124,7 +124,7 @@ def visit_classes(shape=(80, 96, 72), visit: int = 0) -> tuple[np.ndarray, dict[
     masks = {}
     for name, (offset, *radii) in VISIT_LESIONS.items():
         radius = radii[visit]
-        masks[name] = _ellipsoid(shape, centre + offset, (radius,) * 3) & white if radius else np.zeros(shape, bool)
+        masks[name] = ellipsoid(shape, centre + offset, (radius,) * 3) & white if radius else np.zeros(shape, bool)
         classes[masks[name]] = LESION
     return classes, masks
 

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lesion_phantoms import MEANS, NOISE, SPACING, WM, diffusion_phantom, head_images, head_phantom, skull_stripped
+from lesion_phantoms import (
+    LESION,
+    MEANS,
+    NOISE,
+    SPACING,
+    WM,
+    diffusion_phantom,
+    ellipsoid,
+    head_images,
+    head_phantom,
+    skull_stripped,
+)
 from scipy import ndimage
 from UnsupervisedSegmentLib.core.roles import channel_role, check_lesion_inputs
 from UnsupervisedSegmentLib.lesion import diffusion
@@ -84,6 +95,32 @@ def test_ms_on_raw_scans_whose_bias_field_exceeds_the_tissue_contrast(strength):
     result = find_lesion({name: image * field for name, image in images.items()}, mask, SPACING, "ms")
     assert "(N4-corrected)" in result.description
     assert dice(result.mask, truth) > 0.85
+
+
+def test_thin_confluent_ms_lesions_merged_by_thick_slices_are_not_a_tumour():
+    """Three one-voxel-thick lesions, a voxel apart (5 mL, like a confluent periventricular cap): at 4.5 mm slices
+    partial volume merges them into one bright block of two slices, which a 2 mm opening (it spans no slice) took
+    for a 9 mL mass; an opening spanning a slice either side does not."""
+    classes, _, brain, rng = head_phantom("none", seed=3)
+    centre = np.array(classes.shape) / 2
+    lesion = np.zeros(classes.shape, bool)
+    for k in range(int(centre[2]) + 4, int(centre[2]) + 9, 2):
+        lesion[..., k] = ellipsoid(classes.shape, (centre[0], centre[1], k), (24, 20, 1.0))[..., k]
+    lesion &= classes == WM
+    classes[lesion] = LESION
+    images = skull_stripped(head_images(classes, lesion, rng, ("flair", "t1")), brain)
+    kept = lesion.shape[2] // 3 * 3
+
+    def thick(volume: np.ndarray) -> np.ndarray:
+        return volume[..., :kept].reshape(*volume.shape[:2], -1, 3).mean(axis=3)
+
+    thick_images = {name: thick(image).astype(np.float32) for name, image in images.items()}
+    mask = np.logical_and.reduce([image > 0 for image in thick_images.values()])
+    assert find_lesion(thick_images, mask, SPACING[:2] + (3 * SPACING[2],)).lesion_type == "ms"
+    tumour, tumour_mask, _, _ = phantom("tumour", ("flair", "t1"))
+    thick_tumour = {name: thick(image).astype(np.float32) for name, image in tumour.items()}
+    thick_mask = thick(tumour_mask.astype(np.float32)) > 0.5
+    assert find_lesion(thick_tumour, thick_mask, SPACING[:2] + (3 * SPACING[2],)).lesion_type == "tumour"
 
 
 def test_tumour_mass_with_necrosis_is_one_lesion():

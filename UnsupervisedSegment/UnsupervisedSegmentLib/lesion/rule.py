@@ -53,8 +53,9 @@ The rule
    - *auto* decides, and says why in the notes: stroke when DWI or ADC is given and there is
      neither FLAIR nor T2, or when DWI and ADC show at least ``STROKE_MIN_ML`` (1 mL) of
      ischaemic core (foci of DWI z > ``LOW_Z`` against the whole brain with ADC below 0.62 × 10⁻³
-     mm²/s: a cellular tumour, DWI-bright with ADC hardly below normal, is not a stroke); otherwise tumour when the largest opened hyperintense component is at
-     least ``TUMOUR_MIN_CORE_ML`` (5 mL, a mass), else MS (scattered foci).
+     mm²/s: a cellular tumour, DWI-bright with ADC hardly below normal, is not a stroke); otherwise
+     tumour when the largest hyperintense component left by an opening that spans a slice either side
+     (:func:`largest_mass_ml`) is at least ``TUMOUR_MIN_CORE_ML`` (5 mL, a mass), else MS (scattered foci).
 6. **Nothing found** is a result: an empty mask, and the description says so.
 
 Limits
@@ -369,7 +370,7 @@ def ms_rule(evidence: Evidence) -> np.ndarray:
     T1, else on FLAIR or T2 itself) finds grey and white matter in the brain; what is left of FLAIR's bias
     field is removed (from the tissue the model found), and FLAIR is expressed as a z-score against the brighter of grey and white matter (grey matter on FLAIR and T2):
     the peak of its histogram, and the half width of the peak's bright side, which mixed CSF voxels do
-    not widen, so normal cortex stays below. Foci of z > ``MS_LOW_Z`` holding a 26-connected group of
+    not widen, so normal cortex stays below (that spread kept between half and all of the whole brain's). Foci of z > ``MS_LOW_Z`` holding a 26-connected group of
     ``MIN_FOCUS_VOXELS`` voxels of z > ``MS_HIGH_Z`` are lesions when they
     touch the white matter grown by ``NEAR_WM_MM`` (periventricular, deep and juxtacortical lesions;
     not FLAIR-bright cortex, vessels or flow artefacts away from it). With the model on T1 (or T1c), each
@@ -394,9 +395,12 @@ def ms_rule(evidence: Evidence) -> np.ndarray:
     if not class_peaks:
         evidence.notes.append("too little grey or white matter for the MS rule: no lesion")
         return np.zeros_like(evidence.search)
-    # at least half the whole brain's spread: a tissue peak narrower than the noise is a histogram spike
-    least_spread = 0.5 * healthy_peak(values)[1]
-    class_peaks = {label: (peak, max(spread, least_spread)) for label, (peak, spread) in class_peaks.items()}
+    # between half and all of the whole brain's spread: a tissue peak narrower than the noise is a histogram
+    # spike; one wider than the brain's (which holds both tissues) is a class the model mixed with its neighbour
+    # (a noisy T1 gives grey matter white-matter voxels, whose FLAIR widens and lowers the class's peak)
+    brain_spread = healthy_peak(values)[1]
+    class_peaks = {label: (peak, float(np.clip(spread, 0.5 * brain_spread, brain_spread)))
+                   for label, (peak, spread) in class_peaks.items()}
     median, spread = max(class_peaks.values())  # the brighter normal tissue (grey matter on FLAIR and T2)
     if spread <= 0:
         return np.zeros_like(evidence.search)
@@ -439,6 +443,16 @@ def class_z(values: np.ndarray, labels: np.ndarray, class_peaks: Mapping[int, tu
     return z
 
 
+def largest_mass_ml(evidence: Evidence, hyperintense: np.ndarray) -> float:
+    """The volume of the largest hyperintense mass that is thick in every direction: what is left after an
+    opening by a ball of ``OPENING_MM``, or of the coarsest voxel size where that is larger, so that the ball
+    spans a slice either side. On thick slices a 2 mm ball spans none, and thin confluent MS lesions, merged
+    across a few slices by partial volume, passed for a mass (patient 19 averaged to 3 mm: 5.5 mL, a 'tumour')."""
+    core = opening(hyperintense, ball(max(OPENING_MM, max(evidence.spacing)), evidence.spacing))
+    components, n = ndimage.label(core, structure=FULL)
+    return float(np.bincount(components.ravel())[1:].max()) * evidence.voxel_ml if n else 0.0
+
+
 def decide_type(evidence: Evidence) -> tuple[str, str]:
     """The lesion type ``auto`` chooses, and why."""
     bright = evidence.hyperintense()
@@ -449,9 +463,7 @@ def decide_type(evidence: Evidence) -> tuple[str, str]:
         volume = foci(core & (evidence.z["dwi"] > LOW_Z), core & (evidence.z["dwi"] > HIGH_Z)).sum() * evidence.voxel_ml
         if volume >= STROKE_MIN_ML:
             return "stroke", f"{volume:.1f} mL of ischaemic core (DWI-bright and ADC-low, >= {STROKE_MIN_ML:g} mL)"
-    _, core = tumour_mass(evidence, bright[0])
-    components, n = ndimage.label(core, structure=FULL)
-    largest = float(np.bincount(components.ravel())[1:].max()) * evidence.voxel_ml if n else 0.0
+    largest = largest_mass_ml(evidence, bright[0])
     if largest >= TUMOUR_MIN_CORE_ML:
         return "tumour", f"one hyperintense mass of {largest:.1f} mL (>= {TUMOUR_MIN_CORE_ML:g} mL)"
     return "ms", f"no hyperintense mass of {TUMOUR_MIN_CORE_ML:g} mL or more (largest {largest:.1f} mL): scattered foci"
