@@ -68,6 +68,9 @@ CONFIGURATIONS = [
     ("CPTAC-GBM lesson sample (no reference)", ("flair", "t1", "t1c", "adc")),
 ]
 
+#: A benchmark row: name, named images, reference lesion, mask, voxel size in mm.
+Row = tuple[str, dict[str, np.ndarray], np.ndarray, np.ndarray, tuple[float, ...]]
+
 
 def read(folder: str, stem: str) -> tuple[np.ndarray, tuple[float, ...]]:
     """A NIfTI image of the shared data as float32, and its voxel size."""
@@ -106,7 +109,7 @@ def csf_taken_ml(found: np.ndarray, truth: np.ndarray | None, images: dict[str, 
     return float((found & ~reference & csf_like).sum() * np.prod(spacing) / 1000)
 
 
-def stroke_rows() -> list[tuple[str, dict[str, np.ndarray], np.ndarray, np.ndarray, tuple[float, ...]]]:
+def stroke_rows() -> list[Row]:
     """Whole-head stroke phantoms (lesion_phantoms): DWI + ADC (10⁻⁶ and mm²/s units) and with FLAIR."""
     rows = []
     for sequences, scale, name in ((("dwi", "adc"), 1.0, "DWI + ADC (1e-6 mm²/s)"),
@@ -144,8 +147,33 @@ def picture(images: dict[str, np.ndarray], lesion: np.ndarray, path: Path) -> No
     figure.savefig(path, dpi=80)
 
 
-def isles_row(folder: Path | None) -> list[tuple[str, dict[str, np.ndarray], np.ndarray, np.ndarray, tuple[float, ...]]]:
-    """The ISLES'22 case (DWI + ADC, 2 mm), if its files are in ``folder``."""
+def biased_and_noisy(images: dict[str, np.ndarray], noise_sd: dict[str, float], seed: int = 0) -> dict[str, np.ndarray]:
+    """The images with a smooth multiplicative field (x0.7..1.5 across the volume) and Gaussian noise of
+    ``noise_sd`` (magnitude: never below 0) on the channels named there; background voxels stay 0."""
+    rng = np.random.default_rng(seed)
+    shape = next(iter(images.values())).shape
+    i, _, k = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+    degraded = dict(images)
+    for name, sd in noise_sd.items():
+        degraded[name] = np.where(images[name] != 0, np.abs(images[name] * np.exp(0.25 * k + 0.15 * i)
+                                                            + rng.normal(0, sd, shape)), 0).astype(np.float32)
+    return degraded
+
+
+def thick_slices(images: dict[str, np.ndarray], truth: np.ndarray, spacing: tuple[float, ...], factor: int,
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray, tuple[float, ...]]:
+    """Every ``factor`` slices along the third axis averaged into one (the reference: where half is lesion)."""
+    kept = truth.shape[2] // factor * factor
+
+    def merged(volume: np.ndarray) -> np.ndarray:
+        return volume[..., :kept].reshape(*truth.shape[:2], -1, factor).mean(axis=3)
+
+    return ({name: merged(image) for name, image in images.items()}, merged(truth) >= 0.5,
+            spacing[:2] + (factor * spacing[2],))
+
+
+def isles_row(folder: Path | None) -> list[Row]:
+    """The ISLES'22 case (DWI + ADC, 2 mm), if its files are in ``folder``, as it is, degraded and with thick slices."""
     if folder is None or not (folder / "dwi.nii.gz").exists():
         return []
     import nibabel as nib
@@ -154,18 +182,32 @@ def isles_row(folder: Path | None) -> list[tuple[str, dict[str, np.ndarray], np.
     spacing = tuple(float(s) for s in nib.load(str(folder / "dwi.nii.gz")).header.get_zooms()[:3])
     truth = np.asarray(nib.load(str(folder / "gt.nii.gz")).dataobj) > 0
     rows = [("ISLES'22 sub-strokecase0001 (skull-stripped, 2 mm)", images, truth, default_mask(images, spacing, None), spacing)]
-    rng = np.random.default_rng(0)
-    i, _, k = np.meshgrid(*[np.linspace(-1, 1, n) for n in truth.shape], indexing="ij")
-    brain = images["dwi"] != 0
-    degraded = dict(images, dwi=np.where(brain, np.abs(images["dwi"] * np.exp(0.25 * k + 0.15 * i)
-                                                      + rng.normal(0, 15, truth.shape)), 0).astype(np.float32))
+    degraded = biased_and_noisy(images, {"dwi": 15.0})
     rows.append(("ISLES'22 0001 degraded (ours: DWI bias field x0.7..1.5, noise SD 15)", degraded, truth,
                  default_mask(degraded, spacing, None), spacing))
-    pairs = truth.shape[2] // 2 * 2
-    thick = {name: image[..., :pairs].reshape(*truth.shape[:2], -1, 2).mean(axis=3) for name, image in images.items()}
-    thick_truth = truth[..., :pairs].reshape(*truth.shape[:2], -1, 2).mean(axis=3) >= 0.5
+    thick, thick_truth, thick_spacing = thick_slices(images, truth, spacing, 2)
     rows.append(("ISLES'22 0001 thick slices (ours: 4 mm, pairs averaged)", thick, thick_truth,
-                 default_mask(thick, spacing[:2] + (2 * spacing[2],), None), spacing[:2] + (2 * spacing[2],)))
+                 default_mask(thick, thick_spacing, None), thick_spacing))
+    return rows
+
+
+def ms_degraded_rows() -> list[Row]:
+    """MS patient19 (FLAIR + T1, and FLAIR alone) with a coil field and noise on every channel, and at 3 mm."""
+    folder, stems, reference, _ = CASES["MS patient19 (scanner scale, no mask file)"]
+    if not (DATA / folder).is_dir():
+        return []
+    rows = []
+    for roles in (("flair", "t1"), ("flair",)):
+        images = {role: read(folder, stems[role])[0] for role in roles}
+        truth, spacing = read(folder, reference)
+        truth = truth > 0
+        noise = {role: 0.06 * float(np.median(image[image > 0])) for role, image in images.items()}
+        degraded = biased_and_noisy(images, noise)
+        rows.append(("MS patient19 degraded (ours: bias field x0.7..1.5 on all, noise SD 6 % of the median)", degraded, truth,
+                     default_mask(degraded, spacing, None), spacing))
+        thick, thick_truth, thick_spacing = thick_slices(images, truth, spacing, 3)
+        rows.append(("MS patient19 thick slices (ours: 3 mm, triplets averaged)", thick, thick_truth,
+                     default_mask(thick, thick_spacing, None), thick_spacing))
     return rows
 
 
@@ -245,7 +287,7 @@ STROKE_PARAMETERS = (("LOCAL_MM", (4.0, 6.0, 8.0, 12.0)), ("ASYMMETRY_Z", (-np.i
                      ("MIRROR_TOLERANCE_MM", (0.0, 2.0, 4.0)), ("ADC_ELEVATED_SPREADS", (0.0, 1.0, 2.0, 3.0, np.inf)))
 
 
-def stroke_parameter_table(rows: list[tuple[str, dict[str, np.ndarray], np.ndarray, np.ndarray, tuple[float, ...]]]) -> list[str]:
+def stroke_parameter_table(rows: list[Row]) -> list[str]:
     """What each stroke parameter does on the stroke cases: Dice (lesion-wise F1 on the real case)."""
     rows = [row for row in rows if row[0].startswith("ISLES") or "skull-stripped" in row[0]]
     lines = ["", "## Stroke: what each parameter does (one changed at a time, the others at their defaults)", "",
@@ -305,7 +347,7 @@ def main() -> None:
             mask, name = default_mask(images, spacing, read(folder, mask_stem)[0] if mask_stem else None), case
         runs.append((name, images, truth, mask, spacing))
     volume_errors = []
-    for name, images, truth, mask, spacing in runs + stroke_rows() + isles_row(arguments.isles):
+    for name, images, truth, mask, spacing in runs + ms_degraded_rows() + stroke_rows() + isles_row(arguments.isles):
         start = time.perf_counter()
         result = find_lesion(images, mask, spacing, "auto")
         seconds = time.perf_counter() - start
