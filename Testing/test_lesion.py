@@ -97,6 +97,15 @@ def test_ms_on_raw_scans_whose_bias_field_exceeds_the_tissue_contrast(strength):
     assert dice(result.mask, truth) > 0.85
 
 
+def test_ms_on_z_scored_inputs_skips_n4_and_says_so():
+    images, mask, truth, _ = phantom("ms", ("flair", "t1"))
+    z_scored = {name: np.where(mask, (image - image[mask].mean()) / image[mask].std(), 0).astype(np.float32)
+                for name, image in images.items()}
+    result = find_lesion(z_scored, mask, SPACING, "ms")
+    assert "not N4-corrected" in result.description and "(N4-corrected)" not in result.description
+    assert dice(result.mask, truth) > 0.85
+
+
 def test_thin_confluent_ms_lesions_merged_by_thick_slices_are_not_a_tumour():
     """Three one-voxel-thick lesions, a voxel apart (5 mL, like a confluent periventricular cap): at 4.5 mm slices
     partial volume merges them into one bright block of two slices, which a 2 mm opening (it spans no slice) took

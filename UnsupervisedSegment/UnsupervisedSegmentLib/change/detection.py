@@ -22,7 +22,8 @@ The rule
    voxels of |d| > threshold + ``SEED_MARGIN`` are kept, and only deeper than the lesion rule's rim.
 4. **Lesions at each visit.** A voxel the MS rule finds at both visits and that did not change is a
    *stable* lesion voxel, in 26-connected groups of at least the rule's ``MIN_FOCUS_VOXELS`` (one found
-   at a single visit without a significant change is noise at the rule's threshold); the baseline's lesion is the stable and shrinking voxels, the follow-up's the stable and new.
+   at a single visit without a significant change is noise at the rule's threshold); the baseline's
+   lesion is the stable and shrinking voxels, the follow-up's the stable and new.
 
 The thresholds are in units of the baseline's normal-tissue spread; bench/quality/run_change.py
 shows what each does on every development pair.
@@ -164,7 +165,7 @@ def detect_change(baseline: Mapping[str, np.ndarray], follow_up: Mapping[str, np
     seed = threshold + SEED_MARGIN
     new, shrinking = foci(new, brighter > seed), foci(shrinking, darker > seed)
     unchanged = base_lesion & follow_lesion & ~new & ~shrinking
-    stable = foci(unchanged, unchanged)  # a fragment of fewer voxels is no lesion (it made a new lesion 'enlarging')
+    stable = foci(unchanged, unchanged)  # a smaller fragment is no lesion (it made a new lesion 'enlarging')
     new, shrinking, stable = (_uncrop(part, box, mask.shape) for part in (new, shrinking, stable))
     return ChangeMaps(new, shrinking, stable, notes + base.notes[-1:] + follow.notes[-1:])
 

@@ -33,7 +33,8 @@ The rule
    *Restricted diffusion* (:mod:`lesion.diffusion`): DWI as z against the normal parenchyma
    around each voxel (its regional brightness, cerebellum and susceptibility artefacts, taken out),
    brighter than its left-right mirror counterpart, with ADC not raised above ADC's tissue peak by
-   more than 2 spreads (not CSF, not T2 shine-through; a small infarct's ADC, raised by CSF around it, is kept). The *ischaemic core* is DWI z > ``LOW_Z`` with ADC below 0.62 ×
+   more than 2 spreads (not CSF, not T2 shine-through; a small infarct's ADC, raised by the CSF
+   around it, is kept). The *ischaemic core* is DWI z > ``LOW_Z`` with ADC below 0.62 ×
    10⁻³ mm²/s; it never counts as normal parenchyma. The ADC unit is read from the magnitude of its tissue
    peak (normal brain ≈ 0.8 × 10⁻³ mm²/s: a peak of 100..5000 means 10⁻⁶ mm²/s, 0.1..5 means
    10⁻³ mm²/s, 10⁻⁴..5 × 10⁻³ means mm²/s); an ADC in no such unit (e.g. z-scored) counts as low
@@ -359,7 +360,7 @@ def n4_corrected(evidence: Evidence, role: str) -> np.ndarray:
     try:
         return correct_bias_field(evidence.images[role], evidence.brain, evidence.spacing)
     except ValueError:
-        evidence.notes.append(f"MS: {role} not N4-corrected (not raw intensities, or too small): tissue model on it as it is")
+        evidence.notes.append(f"MS: {role} not N4-corrected (not raw intensities, or too small): used as it is")
         return evidence.images[role]
 
 
@@ -368,11 +369,12 @@ def ms_rule(evidence: Evidence) -> np.ndarray:
 
     Both channels are N4-corrected first (:func:`n4_corrected`). The tissue model (:mod:`tissue.model`, on
     T1, else on FLAIR or T2 itself) finds grey and white matter in the brain; what is left of FLAIR's bias
-    field is removed (from the tissue the model found), and FLAIR is expressed as a z-score against the brighter of grey and white matter (grey matter on FLAIR and T2):
-    the peak of its histogram, and the half width of the peak's bright side, which mixed CSF voxels do
-    not widen, so normal cortex stays below (that spread kept between half and all of the whole brain's). Foci of z > ``MS_LOW_Z`` holding a 26-connected group of
-    ``MIN_FOCUS_VOXELS`` voxels of z > ``MS_HIGH_Z`` are lesions when they
-    touch the white matter grown by ``NEAR_WM_MM`` (periventricular, deep and juxtacortical lesions;
+    field is removed (from the tissue the model found), and FLAIR is expressed as a z-score against the
+    brighter of grey and white matter (grey matter on FLAIR and T2): the peak of its histogram, and the
+    half width of the peak's bright side, which mixed CSF voxels do not widen, so normal cortex stays
+    below (that spread kept between half and all of the whole brain's). Foci of z > ``MS_LOW_Z`` holding
+    a 26-connected group of ``MIN_FOCUS_VOXELS`` voxels of z > ``MS_HIGH_Z`` are lesions when they touch
+    the white matter grown by ``NEAR_WM_MM`` (periventricular, deep and juxtacortical lesions;
     not FLAIR-bright cortex, vessels or flow artefacts away from it). With the model on T1 (or T1c), each
     lesion then grows by one voxel into its face neighbours whose FLAIR exceeds the normal peak of their own
     T1 tissue class by ``MS_LOW_Z`` (as LST's lesion growth: a lesion's partial-volume rim in white matter
@@ -419,15 +421,16 @@ def ms_rule(evidence: Evidence) -> np.ndarray:
     touching[np.unique(components[dilate(white, ball(NEAR_WM_MM, evidence.spacing)) & lesion])] = True
     touching[0] = False
     corrected = " (N4-corrected)" if bright_image is not evidence.images[bright] else ""
-    evidence.notes.append(f"MS: tissue model on {reference}{corrected}; {bright} against its brighter normal tissue: peak {median:.4g}, "
-                          f"spread {spread:.3g}; foci z > {MS_LOW_Z:g} with {MIN_FOCUS_VOXELS} connected voxels z > {MS_HIGH_Z:g}, "
-                          f"touching white matter grown by {NEAR_WM_MM:g} mm")
+    evidence.notes.append(f"MS: tissue model on {reference}{corrected}; {bright} against its brighter normal tissue: "
+                          f"peak {median:.4g}, spread {spread:.3g}; foci z > {MS_LOW_Z:g} with {MIN_FOCUS_VOXELS} "
+                          f"connected voxels z > {MS_HIGH_Z:g}, touching white matter grown by {NEAR_WM_MM:g} mm")
     lesion = touching[components]
     if reference == bright:  # classes of the bright channel itself: no independent tissue to grow by
         return lesion
     evidence.notes.append(f"MS: lesions grown by one voxel into face neighbours brighter on {bright} than their own "
                           f"{reference} tissue class by z > {MS_LOW_Z:g}")
-    return lesion | (dilate(lesion, FACES) & evidence.search & (class_z(values, tissue.labels, class_peaks, evidence.brain) > MS_LOW_Z))
+    too_bright = class_z(values, tissue.labels, class_peaks, evidence.brain) > MS_LOW_Z
+    return lesion | (dilate(lesion, FACES) & evidence.search & too_bright)
 
 
 def class_z(values: np.ndarray, labels: np.ndarray, class_peaks: Mapping[int, tuple[float, float]],
