@@ -451,7 +451,10 @@ def largest_mass_ml(evidence: Evidence, hyperintense: np.ndarray) -> float:
     opening by a ball of ``OPENING_MM``, or of the coarsest voxel size where that is larger, so that the ball
     spans a slice either side. On thick slices a 2 mm ball spans none, and thin confluent MS lesions, merged
     across a few slices by partial volume, passed for a mass (patient 19 averaged to 3 mm: 5.5 mL, a 'tumour')."""
-    core = opening(hyperintense, ball(max(OPENING_MM, max(evidence.spacing)), evidence.spacing))
+    if max(evidence.spacing) <= OPENING_MM:  # the tumour rule's own opening: its mass, computed once
+        core = tumour_mass(evidence, hyperintense)[1]
+    else:
+        core = opening(hyperintense, ball(max(evidence.spacing), evidence.spacing))
     components, n = ndimage.label(core, structure=FULL)
     return float(np.bincount(components.ravel())[1:].max()) * evidence.voxel_ml if n else 0.0
 
