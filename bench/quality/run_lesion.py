@@ -196,11 +196,12 @@ def ms_degraded_rows() -> list[Row]:
     folder, stems, reference, _ = CASES["MS patient19 (scanner scale, no mask file)"]
     if not (DATA / folder).is_dir():
         return []
+    loaded = {role: read(folder, stems[role])[0] for role in ("flair", "t1")}
+    truth, spacing = read(folder, reference)
+    truth = truth > 0
     rows = []
     for roles in (("flair", "t1"), ("flair",)):
-        images = {role: read(folder, stems[role])[0] for role in roles}
-        truth, spacing = read(folder, reference)
-        truth = truth > 0
+        images = {role: loaded[role] for role in roles}
         noise = {role: 0.06 * float(np.median(image[image > 0])) for role, image in images.items()}
         degraded = biased_and_noisy(images, noise)
         rows.append(("MS patient19 degraded (ours: bias field x0.7..1.5 on all, noise SD 6 % of the median)", degraded, truth,

@@ -82,13 +82,9 @@ def check_workload(options: SegmentationOptions, masked_voxels: int, channels: i
     k = largest_k(options)
     if masked_voxels < k:
         raise UserInputError(f"cannot make {k} clusters from the {masked_voxels} voxels in the mask; use fewer clusters or a larger mask")
-    needed = estimated_memory_bytes(options, masked_voxels, channels, grid_voxels)
-    available = available_memory_bytes()
-    if available is not None and needed > MEMORY_SHARE * available:
-        raise UserInputError(
-            f"this run needs about {needed / GIB:.1f} GiB of memory but only {available / GIB:.1f} GiB is available "
-            f"({masked_voxels} voxels x {channels} inputs, k={k}); use fewer clusters, a tighter mask, or a smaller image"
-        )
+    check_memory(estimated_memory_bytes(options, masked_voxels, channels, grid_voxels), "this run",
+                 f"{masked_voxels} voxels x {channels} inputs, k={k}",
+                 "use fewer clusters, a tighter mask, or a smaller image")
 
 
 def estimated_memory_bytes(options: SegmentationOptions, masked_voxels: int, channels: int, grid_voxels: int) -> int:
@@ -106,13 +102,17 @@ def check_comparison_workload(grid_voxels: int, inputs: int, first_input: str) -
     """Raise UserInputError when comparing two visits on a baseline grid of ``grid_voxels`` voxels with
     ``inputs`` sequences each would need more memory than is free."""
     needed = grid_voxels * (COMPARISON_BYTES_PER_VOXEL + COMPARISON_BYTES_PER_EXTRA_INPUT * max(0, inputs - 1))
+    check_memory(needed, "comparing these visits",
+                 f"{grid_voxels} voxels on the grid of the baseline's {first_input}, {inputs} sequences",
+                 "resample the baseline to coarser voxels, crop it to the head, or compare fewer sequences")
+
+
+def check_memory(needed: int, what: str, sizes: str, remedy: str) -> None:
+    """Raise UserInputError, with the figures, when ``needed`` bytes exceed ``MEMORY_SHARE`` of the available memory."""
     available = available_memory_bytes()
     if available is not None and needed > MEMORY_SHARE * available:
-        raise UserInputError(
-            f"comparing these visits needs about {needed / GIB:.1f} GiB of memory but only {available / GIB:.1f} GiB "
-            f"is available ({grid_voxels} voxels on the grid of the baseline's {first_input}, {inputs} sequences); "
-            "resample the baseline to coarser voxels, crop it to the head, or compare fewer sequences"
-        )
+        raise UserInputError(f"{what} needs about {needed / GIB:.1f} GiB of memory but only {available / GIB:.1f} GiB "
+                             f"is available ({sizes}); {remedy}")
 
 
 def available_memory_bytes() -> int | None:
