@@ -82,11 +82,12 @@ def skull_stripped(images: dict[str, np.ndarray], brain: np.ndarray) -> dict[str
 
 
 def diffusion_phantom(stroke_radii_mm=(12, 16, 12), artefact: bool = False, bias: bool = False,
-                      shine_through: bool = False):
+                      shine_through: bool = False, pile_up: bool = False):
     """(images, mask, truth) of a skull-stripped DWI + ADC head: a stroke right of the centre, optionally a
     bright pair of regions placed symmetrically on both sides (like the DWI's susceptibility artefacts near
-    the temporal poles, ADC a little low), a smooth DWI bias field along the head's axis, and T2 shine-through
-    on the left (vasogenic oedema: DWI-bright from its long T2, ADC raised; not an infarct)."""
+    the temporal poles, ADC a little low), a smooth DWI bias field along the head's axis, T2 shine-through
+    on the left (vasogenic oedema: DWI-bright from its long T2, ADC raised; not an infarct), and a
+    susceptibility pile-up low on the left (DWI as bright as the infarct, ADC normal tissue's; not an infarct)."""
     classes, _, brain, rng = head_phantom("stroke", seed=2)
     centre = np.asarray(classes.shape) / 2
     truth = ellipsoid(classes.shape, centre + (14, -8, 0), stroke_radii_mm) & (classes >= GM)
@@ -100,6 +101,9 @@ def diffusion_phantom(stroke_radii_mm=(12, 16, 12), artefact: bool = False, bias
         oedema = ellipsoid(classes.shape, centre + (-16, 12, 4), (10, 10, 10)) & (classes >= GM)
         images["dwi"][oedema] = STROKE_MEANS["dwi"] + rng.normal(0, NOISE, int(oedema.sum()))
         images["adc"][oedema] = MEANS["adc"][LESION] + rng.normal(0, 3 * NOISE, int(oedema.sum()))
+    if pile_up:
+        region = ellipsoid(classes.shape, centre + (-20, 16, -14), (6, 8, 5)) & (classes >= GM)
+        images["dwi"][region] = STROKE_MEANS["dwi"] + rng.normal(0, NOISE, int(region.sum()))
     if bias:
         images["dwi"] *= np.exp(np.linspace(-0.3, 0.3, classes.shape[2]))[None, None, :].astype(np.float32)
     return images, np.logical_and.reduce([image > 0 for image in images.values()]), truth

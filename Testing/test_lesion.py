@@ -183,12 +183,53 @@ def test_t2_shine_through_is_not_stroke_but_a_small_infarct_near_normal_adc_is(m
     result = find_lesion(images, mask, SPACING, "stroke")
     assert dice(result.mask, truth) > 0.9
     assert not (result.mask & ~ndimage.binary_dilation(truth, iterations=2)).any()
-    monkeypatch.setattr(diffusion, "ADC_ELEVATED_SPREADS", np.inf)  # ADC not used: the oedema would be taken
+    monkeypatch.setattr(diffusion, "ADC_ELEVATED_SPREADS", np.inf)  # ADC not used, per voxel or per focus:
+    monkeypatch.setattr(diffusion, "RESTRICTED_SHARE", 0.0)  # the oedema would be taken
     assert (find_lesion(images, mask, SPACING, "stroke").mask & ~truth).sum() > 100
     monkeypatch.undo()
-    # an infarct whose ADC the CSF around it raised to the normal tissue's (partial volume): still found
-    images["adc"][truth] = 800 + np.random.default_rng(4).normal(0, 60, int(truth.sum()))
+    # an infarct whose ADC the CSF around it raised to the normal tissue's (partial volume) within 3 mm of its
+    # edge, more than half its voxels: still found
+    edge = truth & ~ndimage.binary_erosion(truth, iterations=2)
+    assert edge.sum() > truth.sum() / 2
+    images["adc"][edge] = 800 + np.random.default_rng(4).normal(0, 60, int(edge.sum()))
     assert dice(find_lesion(images, mask, SPACING, "stroke").mask, truth) > 0.8
+
+
+def test_a_dwi_bright_focus_with_normal_adc_throughout_is_not_stroke(monkeypatch):
+    images, mask, truth = diffusion_phantom(pile_up=True)
+    result = find_lesion(images, mask, SPACING, "stroke")
+    assert dice(result.mask, truth) > 0.9
+    assert not (result.mask & ~ndimage.binary_dilation(truth, iterations=2)).any()
+    assert "1 DWI-bright focus/foci with an interior left out" in result.description
+    monkeypatch.setattr(diffusion, "RESTRICTED_SHARE", 0.0)  # the focus test off: the pile-up would be taken
+    assert (find_lesion(images, mask, SPACING, "stroke").mask & ~truth).sum() > 100
+
+
+def test_only_foci_with_an_interior_need_a_low_adc():
+    lesion = np.zeros((12, 12, 12), dtype=bool)
+    lesion[2:5, 2:5, 2:5] = True  # a cube, normal ADC: its centre voxel is interior
+    lesion[2:5, 8:11, 2:5] = True  # a cube, ADC low in a third of it
+    lesion[8, 2:10, 8] = True  # a line, normal ADC: edge only (partial volume may explain its ADC)
+    low = np.zeros_like(lesion)
+    low[2, 8:11, 2:5] = True
+    notes: list[str] = []
+    kept = diffusion.restricted_foci(lesion, low, (2.0, 2.0, 2.0), notes)
+    assert not kept[2:5, 2:5, 2:5].any() and kept[2:5, 8:11, 2:5].all() and kept[8, 2:10, 8].all()
+    assert notes == ["stroke: 1 DWI-bright focus/foci with an interior left out: fewer than 20% of the voxels "
+                     "with ADC clearly low (normal diffusion: an artefact)"]
+
+
+def test_an_infarcts_partial_volume_edge_is_grown_into(monkeypatch):
+    images, mask, truth = diffusion_phantom()
+    edge = truth & ~ndimage.binary_erosion(truth)  # half tissue: a tenth brighter than normal DWI
+    tissue = float(np.median(images["dwi"][mask & ~truth]))
+    images["dwi"][edge] = tissue * 1.1 + np.random.default_rng(5).normal(0, NOISE, int(edge.sum()))
+    grown = find_lesion(images, mask, SPACING, "stroke").mask
+    monkeypatch.setattr(diffusion, "EDGE_Z", np.inf)
+    plain = find_lesion(images, mask, SPACING, "stroke").mask
+    assert (grown & edge).sum() > 1.2 * (plain & edge).sum()
+    assert dice(grown, truth) > dice(plain, truth) > 0.9
+    assert (grown & ~ndimage.binary_dilation(truth)).sum() == 0
 
 
 @pytest.mark.parametrize("case, note", [("three slices", "mirror could not be registered"),

@@ -50,7 +50,10 @@ The rule
      grown (with T1) by one voxel where FLAIR is too bright for the voxel's own tissue class.
    - *stroke*: every 26-connected focus of restricted-diffusion voxels with local DWI z > ``LOW_Z``
      (2) is kept when at least ``MIN_FOCUS_VOXELS`` (3) of its voxels reach z > ``HIGH_Z`` (3.5)
-     (hysteresis): embolic foci down to 3 voxels are kept, noise is not.
+     (hysteresis): embolic foci down to 3 voxels are kept, noise is not. With DWI and ADC, a focus
+     thick enough to have an interior must show clearly low ADC in a fifth of its voxels (susceptibility
+     pile-up is DWI-bright with normal diffusion); each focus then grows by its one-voxel partial-volume
+     edge (:mod:`lesion.diffusion`, rules 4 and 5).
    - *auto* decides, and says why in the notes: stroke when DWI or ADC is given and there is
      neither FLAIR nor T2, or when DWI and ADC show at least ``STROKE_MIN_ML`` (1 mL) of
      ischaemic core (foci of DWI z > ``LOW_Z`` against the whole brain with ADC below 0.62 × 10⁻³
@@ -194,7 +197,7 @@ class Evidence:
     adc_low: np.ndarray | None
     notes: list[str]
     left_right_axis: int = 0
-    cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    cache: dict[str, tuple[np.ndarray, ...]] = field(default_factory=dict)
 
     @property
     def voxel_ml(self) -> float:
@@ -210,18 +213,20 @@ class Evidence:
             return self.search & not_csf & (self.z["t2"] > LOW_Z), np.where(not_csf, self.z["t2"], 0)
         return None
 
-    def restricted(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Candidate and seed voxels of restricted diffusion, None without DWI or ADC (computed once)."""
+    def restricted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Candidate, seed and edge voxels of restricted diffusion, None without DWI or ADC (computed once)."""
         if "dwi" not in self.z and self.adc_low is None:
             return None
         if "dwi" not in self.z:
-            return self.search & self.adc_low, self.search & self.adc_low
+            core = self.search & self.adc_low
+            return core, core, core
         if "restricted" not in self.cache:
             self.cache["restricted"] = self._dwi_bright()
         return self.cache["restricted"]
 
-    def _dwi_bright(self) -> tuple[np.ndarray, np.ndarray]:
-        """DWI-bright voxels against local parenchyma and the mirror side, ADC not elevated above its tissue peak."""
+    def _dwi_bright(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """DWI-bright voxels against local parenchyma and the mirror side, ADC not elevated above its tissue peak:
+        candidates (z > ``LOW_Z``), seeds (z > ``HIGH_Z``) and a focus's edge (z > ``diffusion.EDGE_Z``)."""
         dwi = self.images["dwi"]
         core = (self.z["dwi"] > LOW_Z) & (self.adc_low if self.adc_low is not None else self.z["dwi"] > HIGH_Z)
         contrast = diffusion.local_contrast(dwi, self.brain & (self.z["dwi"] > -LOW_Z), core, self.spacing)
@@ -234,7 +239,8 @@ class Evidence:
         asymmetric = diffusion.asymmetric(anatomy, contrast, self.brain, self.spacing, self.left_right_axis, self.notes)
         if asymmetric is not None:
             allowed &= asymmetric
-        return allowed & (contrast > LOW_Z), allowed & (contrast > HIGH_Z)
+        return (allowed & (contrast > LOW_Z), allowed & (contrast > HIGH_Z),
+                allowed & (contrast > diffusion.EDGE_Z))
 
 
 def image_border(box: tuple[slice, ...], shape: tuple[int, ...]) -> np.ndarray:
@@ -335,6 +341,18 @@ def tumour_rule(evidence: Evidence, hyperintense: np.ndarray) -> np.ndarray:
     """Main mass with its enclosed necrosis (and enhancing rim, which the mass encloses or overlaps)."""
     lesion, _ = tumour_mass(evidence, hyperintense)
     return fill_enclosed_holes(lesion, evidence.spacing) if lesion.any() else lesion
+
+
+def stroke_rule(evidence: Evidence, candidate: np.ndarray, seeds: np.ndarray, edge: np.ndarray) -> np.ndarray:
+    """Foci of restricted diffusion (hysteresis); with DWI and ADC, a focus with an interior only when ADC is
+    clearly low in enough of it (:func:`diffusion.restricted_foci`); then each focus grown by its partial-volume
+    edge: the face neighbours in ``edge``."""
+    lesion = foci(candidate, seeds)
+    if "dwi" in evidence.images and "adc" in evidence.images:
+        peak, spread = healthy_peak(evidence.images["adc"][evidence.brain])
+        lesion = diffusion.restricted_foci(lesion, evidence.images["adc"] < peak - spread, evidence.spacing,
+                                           evidence.notes)
+    return lesion | (dilate(lesion, FACES) & edge)
 
 
 def connected_seeds(seeds: np.ndarray) -> np.ndarray:
@@ -509,10 +527,9 @@ def find_lesion(
     lesion = np.zeros_like(evidence.search)
     found = evidence.restricted() if chosen == "stroke" else evidence.hyperintense()
     if found is not None and chosen == "stroke":
-        lesion = foci(*found)
+        lesion = stroke_rule(evidence, *found)
     elif found is not None:
-        bright, z = found
-        lesion = tumour_rule(evidence, bright) if chosen == "tumour" else ms_rule(evidence)
+        lesion = tumour_rule(evidence, found[0]) if chosen == "tumour" else ms_rule(evidence)
     full = new_volume(mask.shape, bool)
     full[box] = lesion & inside
     return LesionResult(full, chosen, describe(chosen, reason, full[box], spacing, evidence.notes))
