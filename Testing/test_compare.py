@@ -320,3 +320,21 @@ def test_a_second_input_covering_less_does_not_cut_the_brain(pair):
     follow["t1"][:, :, 2 * third:] = np.nan
     result = compare_visits(channels(base, base_affine), channels(follow, follow_affine))
     assert result.brain_overlap > 0.95
+
+
+
+@pytest.mark.parametrize("part", ["middle third", "top quarter cut off"])
+def test_a_follow_up_slab_cutting_the_brain_is_registered_and_compared(pair, part):
+    """A follow-up acquired as a thinner slab (every sequence): its centre of mass is centimetres from the
+    baseline head's, so registration tries other starts too, and the brains are compared where both visits
+    have an image; the pair is compared, not refused (both were refused before)."""
+    (base, base_affine), (follow, follow_affine), _, _ = pair
+    slices = follow["flair"].shape[2]
+    start, stop = (slices // 3, slices - slices // 3) if part == "middle third" else (0, slices - slices // 4)
+    slab = {name: np.ascontiguousarray(data[:, :, start:stop]) for name, data in follow.items()}
+    slab_affine = follow_affine.copy()
+    slab_affine[:3, 3] += follow_affine[:3, 2] * start
+    result = compare_visits(channels(base, base_affine), channels(slab, slab_affine))
+    assert result.brain_overlap > 0.95
+    changes = {lesion.change for lesion in result.lesions}
+    assert "resolved" in changes and changes & {"new", "enlarging"}

@@ -3,7 +3,9 @@
 The metric is Mattes mutual information (the visits may differ in contrast and scale), sampled in
 the baseline's brain grown by ``MASK_MARGIN_MM``: the neck and jaw move between sessions, the skull
 does not move against the brain. Three levels (4, 2, 1 times coarser, smoothed by 2, 1, 0 mm) start
-from the images' centres of mass, so a head moved by centimetres or turned by tens of degrees is found.
+from the best of three starts (the centres of mass, of the images, the scanner's coordinates; see
+:mod:`engine.registration`), so a head moved by centimetres or turned by tens of degrees is found, and so
+is a follow-up slab that cuts the brain.
 Random sampling uses a fixed seed: the same pair gives the same transform.
 """
 
@@ -51,7 +53,8 @@ def register_rigid(baseline: Channel, follow_up: Channel, baseline_brain: np.nda
     moving = sitk.Cast(to_itk_image(follow_up.data, follow_up.grid), sitk.sitkFloat32)
     region = dilate(baseline_brain, ball(MASK_MARGIN_MM, baseline.grid.spacing))
     fixed_mask = to_itk_image(region.astype(np.uint8), baseline.grid)
-    transform = register_rigid_images(fixed, moving, fixed_mask, "mutual information", SHRINK_FACTORS, SMOOTHING_MM)
+    transform = register_rigid_images(fixed, moving, fixed_mask, "mutual information", SHRINK_FACTORS, SMOOTHING_MM,
+                                      all_starts=True)
     return RigidTransform(transform)
 
 
