@@ -84,6 +84,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -213,6 +214,11 @@ class Evidence:
             return self.search & not_csf & (self.z["t2"] > LOW_Z), np.where(not_csf, self.z["t2"], 0)
         return None
 
+    @cached_property
+    def adc_peak(self) -> tuple[float, float]:
+        """ADC's tissue peak and spread in the brain (computed once)."""
+        return healthy_peak(self.images["adc"][self.brain])
+
     def restricted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Candidate, seed and edge voxels of restricted diffusion, None without DWI or ADC (computed once)."""
         if "dwi" not in self.z and self.adc_low is None:
@@ -233,7 +239,7 @@ class Evidence:
         self.notes.append(f"DWI as z against normal parenchyma within {diffusion.LOCAL_MM:g} mm")
         allowed = self.search.copy()
         if "adc" in self.images:
-            peak, spread = healthy_peak(self.images["adc"][self.brain])
+            peak, spread = self.adc_peak
             allowed &= self.images["adc"] < peak + diffusion.ADC_ELEVATED_SPREADS * spread
         anatomy = np.minimum(self.z["dwi"], np.float32(LOW_Z))  # the mirror aligns anatomy, not bright lesions
         asymmetric = diffusion.asymmetric(anatomy, contrast, self.brain, self.spacing, self.left_right_axis, self.notes)
@@ -349,7 +355,7 @@ def stroke_rule(evidence: Evidence, candidate: np.ndarray, seeds: np.ndarray, ed
     edge: the face neighbours in ``edge``."""
     lesion = foci(candidate, seeds)
     if "dwi" in evidence.images and "adc" in evidence.images:
-        peak, spread = healthy_peak(evidence.images["adc"][evidence.brain])
+        peak, spread = evidence.adc_peak
         lesion = diffusion.restricted_foci(lesion, evidence.images["adc"] < peak - spread, evidence.spacing,
                                            evidence.notes)
     return lesion | (dilate(lesion, FACES) & edge)
