@@ -17,8 +17,9 @@ The rule
    skull and most CSF fall below it); otherwise it is the whole mask. The *brain* is the largest 26-connected part
    of the tissue after a 2 mm morphological opening (which cuts scalp and neck from the brain
    in whole-head images), its holes (ventricles) filled. Lesion evidence is looked for only
-   deeper than ``RIM_MM`` (3 mm) inside the brain: the bright rim of an imperfect skull strip,
-   dura and residual scalp are never taken.
+   deeper than ``RIM_MM`` (3 mm) from the brain's outer surface: the bright rim of an imperfect skull strip,
+   dura and residual scalp are never taken (holes of the mask inside the brain, e.g. ventricles a
+   skull-stripped scan holds at or below 0, are no surface).
 3. **Normalisation.** Each channel is expressed as ``z = (value - peak) / spread``, where the
    peak is the mode of its histogram in the tissue (normal grey and white matter dominate) and
    the spread is the peak's half width at half maximum on its bright side / 1.177 (its SD were
@@ -262,8 +263,9 @@ def image_border(box: tuple[slice, ...], shape: tuple[int, ...]) -> np.ndarray:
 
 
 def brain_regions(mask: np.ndarray, channels: Mapping[str, np.ndarray], spacing: Sequence[float],
-                  roles: Mapping[str, str], border: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-    """Healthy-tissue voxels, the brain (largest opened tissue part, holes filled), and how it was found.
+                  roles: Mapping[str, str], border: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Healthy-tissue voxels, the brain (largest opened tissue part, holes filled, within the mask), its
+    outline (the same before the mask's own holes are cut out), and how it was found.
 
     Dark voxels (below Otsu's threshold of a CSF-dark channel) are left out only when some of them
     lie on the image border, i.e. when the mask holds background (a whole-head image).
@@ -277,8 +279,9 @@ def brain_regions(mask: np.ndarray, channels: Mapping[str, np.ndarray], spacing:
             tissue &= above
             how = f"the mask above Otsu's threshold of {reference} (background, skull and CSF left out)"
     opened = opening(tissue, ball(OPENING_MM, spacing))
-    brain = fill_holes(largest_components(opened) if opened.any() else tissue) & mask
-    return tissue & brain, brain, how
+    outline = fill_holes(largest_components(opened) if opened.any() else tissue)
+    brain = outline & mask
+    return tissue & brain, brain, outline, how
 
 
 def adc_low_voxels(adc: np.ndarray, tissue: np.ndarray, notes: list[str]) -> np.ndarray:
@@ -301,8 +304,10 @@ def gather_evidence(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacin
         role = channel_role(name)
         if role is not None and role not in roles.values():
             roles[name] = role
-    tissue, brain, how = brain_regions(mask, channels, spacing, roles, border)
-    search = deeper_than(brain, RIM_MM, spacing)
+    tissue, brain, outline, how = brain_regions(mask, channels, spacing, roles, border)
+    # the rim is the brain's outer surface: not the mask's holes inside it (dark CSF that resampling took to
+    # zero or below in a skull-stripped scan), around which periventricular lesions lie
+    search = deeper_than(outline, RIM_MM, spacing) & brain
     notes = [f"brain: {how}, largest part after a {OPENING_MM:g} mm opening, "
              f"{brain.sum() * np.prod(spacing) / MM3_PER_ML:.0f} mL; search deeper than {RIM_MM:g} mm"]
 
