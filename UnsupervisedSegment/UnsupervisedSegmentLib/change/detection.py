@@ -19,7 +19,9 @@ The rule
    ``CSF_Z``: a ventricle edge moved by the registration is not a lesion); *shrinking or resolved*
    symmetrically. With T2 beside FLAIR, T2 must change in the same direction (T1 is not used here: MS
    lesions are often as dark on T1 as CSF). Only 26-connected foci with the lesion rule's ``MIN_FOCUS_VOXELS``
-   voxels of |d| > threshold + ``SEED_MARGIN`` are kept, and only deeper than the lesion rule's rim.
+   voxels of |d| > threshold + ``SEED_MARGIN`` are kept, and only deeper than ``CHANGE_RIM_MM`` from the brain's
+   outer surface: less than the lesion rule's 3 mm, which keeps a skull strip's bright rim and the dura out of
+   one visit's lesions; in a difference both visits have them, and a juxtacortical lesion that appeared is kept.
 4. **Lesions at each visit.** A voxel the MS rule finds at both visits and that did not change is a
    *stable* lesion voxel, in 26-connected groups of at least the rule's ``MIN_FOCUS_VOXELS`` (one found
    at a single visit without a significant change is noise at the rule's threshold); the baseline's
@@ -49,6 +51,7 @@ CHANGE_NOISE_SDS = 6.0
 MIN_CHANGE_Z = 0.5
 SEED_MARGIN = 0.5
 LESION_Z = 1.0
+CHANGE_RIM_MM = 1.5
 CSF_Z = -1.5
 NORMAL_Z = 2.0
 NEIGHBOUR_MM = 2.5
@@ -149,7 +152,7 @@ def detect_change(baseline: Mapping[str, np.ndarray], follow_up: Mapping[str, np
     follow, follow_lesion = evidence_of(_crop(follow_up, box), inside, spacing, border)
     role = "flair" if "flair" in base.z and "flair" in follow.z else "t2"
     brain = base.brain & follow.brain
-    search = base.search & follow.search
+    search = base.deeper_than(CHANGE_RIM_MM) & follow.deeper_than(CHANGE_RIM_MM)
     before, after, _ = matched_difference(base.z[role], follow.z[role], brain, spacing)
     brighter, darker = tolerant_differences(before, after, spacing)
     threshold = change_threshold(after - before, search)

@@ -194,12 +194,17 @@ class Evidence:
     z: dict[str, np.ndarray]
     search: np.ndarray
     brain: np.ndarray
+    outline: np.ndarray  # the brain with the mask's holes inside it filled: its surface is the brain's
     images: dict[str, np.ndarray]
     spacing: tuple[float, float, float]
     adc_low: np.ndarray | None
     notes: list[str]
     left_right_axis: int = 0
     cache: dict[str, tuple[np.ndarray, ...]] = field(default_factory=dict)
+
+    def deeper_than(self, radius_mm: float) -> np.ndarray:
+        """Brain voxels farther than ``radius_mm`` from the brain's outer surface."""
+        return deeper_than(self.outline, radius_mm, self.spacing) & self.brain
 
     @property
     def voxel_ml(self) -> float:
@@ -332,7 +337,7 @@ def gather_evidence(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacin
         z[role] = z_values
         notes.append(f"{name} as {role}: healthy peak {peak:.4g}, spread {spread:.3g}")
     images = {role: np.asarray(channels[name], dtype=np.float32) for name, role in roles.items()}
-    return Evidence(z, search, brain, images, spacing, adc_low, notes, left_right_axis)
+    return Evidence(z, search, brain, outline, images, spacing, adc_low, notes, left_right_axis)
 
 
 def tumour_mass(evidence: Evidence, hyperintense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
