@@ -192,7 +192,6 @@ class Evidence:
     """The channels as z-maps inside the search region, cropped to the mask's bounding box."""
 
     z: dict[str, np.ndarray]
-    search: np.ndarray
     brain: np.ndarray
     outline: np.ndarray  # the brain with the mask's holes inside it filled: its surface is the brain's
     images: dict[str, np.ndarray]
@@ -203,8 +202,14 @@ class Evidence:
     cache: dict[str, tuple[np.ndarray, ...]] = field(default_factory=dict)
 
     def deeper_than(self, radius_mm: float) -> np.ndarray:
-        """Brain voxels farther than ``radius_mm`` from the brain's outer surface."""
+        """Brain voxels farther than ``radius_mm`` from the brain's outer surface (not from the mask's holes inside
+        it: dark CSF that resampling took to zero or below in a skull-stripped scan, beside periventricular lesions)."""
         return deeper_than(self.outline, radius_mm, self.spacing) & self.brain
+
+    @cached_property
+    def search(self) -> np.ndarray:
+        """Where lesions are looked for: deeper than ``RIM_MM`` from the brain's outer surface (computed once)."""
+        return self.deeper_than(RIM_MM)
 
     @property
     def voxel_ml(self) -> float:
@@ -310,9 +315,6 @@ def gather_evidence(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacin
         if role is not None and role not in roles.values():
             roles[name] = role
     tissue, brain, outline, how = brain_regions(mask, channels, spacing, roles, border)
-    # the rim is the brain's outer surface: not the mask's holes inside it (dark CSF that resampling took to
-    # zero or below in a skull-stripped scan), around which periventricular lesions lie
-    search = deeper_than(outline, RIM_MM, spacing) & brain
     notes = [f"brain: {how}, largest part after a {OPENING_MM:g} mm opening, "
              f"{brain.sum() * np.prod(spacing) / MM3_PER_ML:.0f} mL; search deeper than {RIM_MM:g} mm"]
 
@@ -337,7 +339,7 @@ def gather_evidence(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacin
         z[role] = z_values
         notes.append(f"{name} as {role}: healthy peak {peak:.4g}, spread {spread:.3g}")
     images = {role: np.asarray(channels[name], dtype=np.float32) for name, role in roles.items()}
-    return Evidence(z, search, brain, outline, images, spacing, adc_low, notes, left_right_axis)
+    return Evidence(z, brain, outline, images, spacing, adc_low, notes, left_right_axis)
 
 
 def tumour_mass(evidence: Evidence, hyperintense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
