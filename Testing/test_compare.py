@@ -114,6 +114,19 @@ def test_a_noisier_follow_up_raises_the_change_threshold(pair, comparison):
     assert (result.labels[follow_masks["new"] & ~base_masks["new"]] == NEW).mean() > 0.5
 
 
+def test_an_enlarging_lesions_blurred_rim_counts_up_to_half_lesion(pair):
+    """Both visits imaged with a point-spread function (partial volume at every edge): the ring an enlarging
+    lesion gained is a lesion edge throughout, and is measured to within a third of its true volume."""
+    from scipy import ndimage
+
+    (base, base_affine), (follow, follow_affine), base_masks, follow_masks = pair
+    blurred = [{name: ndimage.gaussian_filter(image, 0.7) for name, image in images.items()} for images in (base, follow)]
+    result = compare_visits(channels(blurred[0], base_affine), channels(blurred[1], follow_affine))
+    grown = lesion_at(result, follow_masks["enlarging"])
+    truth = (follow_masks["enlarging"] & ~base_masks["enlarging"]).sum() * VOXEL_ML
+    assert 0.67 * truth < grown.new_ml < 1.33 * truth
+
+
 def test_same_pair_same_result(pair, comparison):
     (base, base_affine), (follow, follow_affine), _, _ = pair
     again = compare_visits(channels(base, base_affine), channels(follow, follow_affine))

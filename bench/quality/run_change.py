@@ -38,6 +38,7 @@ PLAIN_Z = 2.0
 FULL = np.ones((3, 3, 3), bool)
 #: (parameter, values) tried one at a time, the others at their defaults.
 PARAMETERS = (("CHANGE_NOISE_SDS", (4.0, 6.0, 8.0)), ("MIN_CHANGE_Z", (0.5, 1.0, 1.5)), ("LESION_Z", (0.5, 1.0, 2.0)),
+              ("EDGE_Z", (0.0, 0.5, 1.0)),
               ("CHANGE_RIM_MM", (0.5, 1.5, 3.0)), ("SEED_MARGIN", (0.0, 0.25, 0.5)),
               ("SMOOTH_MM", (0.0, 0.7, 1.5)), ("NEIGHBOUR_MM", (0.0, 2.5)), ("SLICEWISE", (False, True)))
 

@@ -22,6 +22,10 @@ The rule
    voxels of |d| > threshold + ``SEED_MARGIN`` are kept, and only deeper than ``CHANGE_RIM_MM`` from the brain's
    outer surface: less than the lesion rule's 3 mm, which keeps a skull strip's bright rim and the dura out of
    one visit's lesions; in a difference both visits have them, and a juxtacortical lesion that appeared is kept.
+   Each focus kept then takes in its partial-volume edge (as the lesion rules' one-voxel rim): the 26-neighbours
+   whose plain difference (no neighbour tolerance) passes the threshold and reaches half the focus's median change
+   (a voxel at least half lesion), and whose brighter visit lies above normal tissue's centre (z > ``EDGE_Z``),
+   though not lesion-bright.
 4. **Lesions at each visit.** A voxel the MS rule finds at both visits and that did not change is a
    *stable* lesion voxel, in 26-connected groups of at least the rule's ``MIN_FOCUS_VOXELS`` (one found
    at a single visit without a significant change is noise at the rule's threshold); the baseline's
@@ -41,7 +45,7 @@ import numpy as np
 from ..core.lazy import lazy_module
 from ..core.volume import bounding_box
 from ..engine.smoothing import smooth, smooth_within
-from ..lesion.rule import Evidence, foci, gather_evidence, image_border, ms_rule
+from ..lesion.rule import FULL, Evidence, foci, gather_evidence, image_border, ms_rule
 
 ndimage = lazy_module("scipy.ndimage")
 
@@ -51,6 +55,7 @@ CHANGE_NOISE_SDS = 6.0
 MIN_CHANGE_Z = 0.5
 SEED_MARGIN = 0.5
 LESION_Z = 1.0
+EDGE_Z = 0.0
 CHANGE_RIM_MM = 1.5
 CSF_Z = -1.5
 NORMAL_Z = 2.0
@@ -135,6 +140,18 @@ def tolerant_differences(before: np.ndarray, after: np.ndarray,
     return (after - ndimage.maximum_filter(before, size=size), before - ndimage.maximum_filter(after, size=size))
 
 
+def with_edge(focus: np.ndarray, change: np.ndarray, edge: np.ndarray) -> np.ndarray:
+    """``focus`` and its 26-neighbours in ``edge`` whose ``change`` is at least half their focus's median change:
+    the partial-volume boundary of a changing lesion, its voxels at least half lesion."""
+    components, n = ndimage.label(focus, structure=FULL)
+    if n == 0:
+        return focus
+    half = np.zeros(n + 1, dtype=np.float32)
+    half[1:] = 0.5 * np.asarray(ndimage.median(change, components, np.arange(1, n + 1)), dtype=np.float32)
+    level = ndimage.maximum_filter(np.where(focus, half[components], -np.inf).astype(np.float32), footprint=FULL)
+    return focus | (edge & np.isfinite(level) & (change >= level))
+
+
 def evidence_of(channels: Mapping[str, np.ndarray], mask: np.ndarray, spacing: tuple[float, float, float],
                 border: np.ndarray) -> tuple[Evidence, np.ndarray]:
     """A visit's lesion evidence and its MS-rule lesions."""
@@ -153,20 +170,22 @@ def detect_change(baseline: Mapping[str, np.ndarray], follow_up: Mapping[str, np
     role = "flair" if "flair" in base.z and "flair" in follow.z else "t2"
     brain = base.brain & follow.brain
     search = base.deeper_than(CHANGE_RIM_MM) & follow.deeper_than(CHANGE_RIM_MM)
-    before, after, _ = matched_difference(base.z[role], follow.z[role], brain, spacing)
+    before, after, difference = matched_difference(base.z[role], follow.z[role], brain, spacing)
     brighter, darker = tolerant_differences(before, after, spacing)
-    threshold = change_threshold(after - before, search)
-    new = search & (brighter > threshold) & (after > LESION_Z) & (before > CSF_Z)
-    shrinking = search & (darker > threshold) & (before > LESION_Z) & (after > CSF_Z)
+    threshold = change_threshold(difference, search)
     notes = [f"change read on {role}: smoothed {SMOOTH_MM:g} mm, follow-up matched to baseline by quantiles, "
              f"differential bias over {BIAS_MM:g} mm removed; |change| > {threshold:.2f} baseline spreads "
              f"({CHANGE_NOISE_SDS:g} robust SDs of the difference in the brain, at least {MIN_CHANGE_Z:g})"]
+    brightening, darkening = search & (before > CSF_Z), search & (after > CSF_Z)
     if role == "flair" and "t2" in base.z and "t2" in follow.z:
         t2_difference = matched_difference(base.z["t2"], follow.z["t2"], brain, spacing)[2]
-        new, shrinking = new & (t2_difference > 0), shrinking & (t2_difference < 0)
+        brightening, darkening = brightening & (t2_difference > 0), darkening & (t2_difference < 0)
         notes.append("T2 at both visits: it must change the same way")
     seed = threshold + SEED_MARGIN
-    new, shrinking = foci(new, brighter > seed), foci(shrinking, darker > seed)
+    new = with_edge(foci(brightening & (brighter > threshold) & (after > LESION_Z), brighter > seed), difference,
+                    brightening & (difference > threshold) & (after > EDGE_Z))
+    shrinking = with_edge(foci(darkening & (darker > threshold) & (before > LESION_Z), darker > seed), -difference,
+                          darkening & (-difference > threshold) & (before > EDGE_Z))
     unchanged = base_lesion & follow_lesion & ~new & ~shrinking
     stable = foci(unchanged, unchanged)  # a smaller fragment is no lesion (it made a new lesion 'enlarging')
     new, shrinking, stable = (_uncrop(part, box, mask.shape) for part in (new, shrinking, stable))
