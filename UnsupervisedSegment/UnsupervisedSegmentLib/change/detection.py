@@ -147,8 +147,8 @@ def with_edge(focus: np.ndarray, change: np.ndarray, edge: np.ndarray) -> np.nda
     if n == 0:
         return focus
     half = np.zeros(n + 1, dtype=np.float32)
-    half[1:] = 0.5 * np.asarray(ndimage.median(change, components, np.arange(1, n + 1)), dtype=np.float32)
-    level = ndimage.maximum_filter(np.where(focus, half[components], -np.inf).astype(np.float32), footprint=FULL)
+    half[1:] = 0.5 * np.asarray(ndimage.median(change[focus], components[focus], np.arange(1, n + 1)), dtype=np.float32)
+    level = ndimage.maximum_filter(np.where(focus, half[components], -np.inf).astype(np.float32), size=3)
     return focus | (edge & np.isfinite(level) & (change >= level))
 
 
