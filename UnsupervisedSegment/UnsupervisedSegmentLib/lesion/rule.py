@@ -414,18 +414,17 @@ def ms_rule(evidence: Evidence) -> np.ndarray:
     not FLAIR-bright cortex, vessels or flow artefacts away from it). With the model on T1 (or T1c), each
     lesion then grows by one voxel into its face neighbours whose FLAIR exceeds the normal peak of their own
     T1 tissue class by ``MS_LOW_Z`` (as LST's lesion growth: a lesion's partial-volume rim in white matter
-    is darker than grey matter yet too bright for white matter)."""
+    is darker than grey matter yet too bright for white matter). Where the model tells no grey from white
+    matter, :func:`untyped_foci`."""
     bright = "flair" if "flair" in evidence.images else "t2"
     reference = next(role for role in ("t1", "t1c", bright) if role in evidence.images)
     grid = Grid(evidence.brain.shape, np.diag([*evidence.spacing, 1.0]))
     reference_image = n4_corrected(evidence, reference)
     tissue = segment_tissue([Channel(reference, reference_image, grid)], evidence.brain)
-    if not brain_tissue_found(tissue):  # not a brain's contrast (a phantom, an unusual sequence): the plain rule
-        evidence.notes.append(f"MS: no grey and white matter told apart on {reference}: foci against normal tissue")
-        bright_voxels, z_values = evidence.hyperintense()
-        return foci(bright_voxels, bright_voxels & (z_values > HIGH_Z))
-    # what is left of the bright channel's bias field, from the tissue the model found
     bright_image = reference_image if bright == reference else n4_corrected(evidence, bright)
+    if not brain_tissue_found(tissue):
+        return untyped_foci(evidence, bright, bright_image, reference)
+    # what is left of the bright channel's bias field, from the tissue the model found
     values = masked_rows(bright_image, evidence.brain).astype(np.float64)
     values /= channel_bias_field(values, tissue.fractions, evidence.brain, evidence.spacing)
     class_peaks = {label: healthy_peak(values[tissue.labels == label]) for label in (2, 3)
@@ -467,6 +466,26 @@ def ms_rule(evidence: Evidence) -> np.ndarray:
                           f"{reference} tissue class by z > {MS_LOW_Z:g}")
     too_bright = class_z(values, tissue.labels, class_peaks, evidence.brain) > MS_LOW_Z
     return lesion | (dilate(lesion, FACES) & evidence.search & too_bright)
+
+
+def untyped_foci(evidence: Evidence, bright: str, bright_image: np.ndarray, reference: str) -> np.ndarray:
+    """MS foci where the tissue model told no grey from white matter (FLAIR of thick slices, whose one peak
+    holds both; a phantom; an unusual sequence): the N4-corrected ``bright`` channel as z against the brain's
+    healthy peak (both tissues), foci z > ``MS_LOW_Z`` holding ``MIN_FOCUS_VOXELS`` connected voxels
+    z > ``MS_HIGH_Z``, T2's CSF (dark on T1) left out; no white-matter test (none was found). Without N4, a raw
+    scan's bias field widens the peak until no lesion stands out of it; the tumour rule's levels (``LOW_Z``,
+    ``HIGH_Z``) miss a third of patient 19's lesion volume (bench/quality/lesion_results.md)."""
+    peak, spread = healthy_peak(bright_image[evidence.brain])
+    evidence.notes.append(f"MS: no grey and white matter told apart on {reference}: {bright} (N4-corrected) against "
+                          f"the brain's healthy peak {peak:.4g}, spread {spread:.3g}; foci z > {MS_LOW_Z:g} with "
+                          f"{MIN_FOCUS_VOXELS} connected voxels z > {MS_HIGH_Z:g}")
+    if not spread > 0:
+        return np.zeros_like(evidence.search)
+    z = (bright_image - np.float32(peak)) / np.float32(spread)
+    candidate = evidence.search & (z > MS_LOW_Z)
+    if bright == "t2":
+        candidate &= evidence.z["t1"] > CSF_T1_Z
+    return foci(candidate, connected_seeds(candidate & (z > MS_HIGH_Z)))
 
 
 def class_z(values: np.ndarray, labels: np.ndarray, class_peaks: Mapping[int, tuple[float, float]],
