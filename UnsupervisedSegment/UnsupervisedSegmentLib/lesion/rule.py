@@ -123,6 +123,8 @@ MIN_TISSUE_SHARE = 0.1
 
 TUMOUR_MIN_CORE_ML = 5.0
 STROKE_MIN_ML = 1.0
+#: Share of the crop's faces a whole head's background covers (see :func:`holds_background`).
+BACKGROUND_FACE_SHARE = 0.1
 FULL = np.ones((3, 3, 3), dtype=bool)
 FACES = ball(1.0, (1.0, 1.0, 1.0))  # the six face neighbours and the centre
 
@@ -277,21 +279,38 @@ def brain_regions(mask: np.ndarray, channels: Mapping[str, np.ndarray], spacing:
     """Healthy-tissue voxels, the brain (largest opened tissue part, holes filled, within the mask), its
     outline (the same before the mask's own holes are cut out), and how it was found.
 
-    Dark voxels (below Otsu's threshold of a CSF-dark channel) are left out only when some of them
-    lie on the image border, i.e. when the mask holds background (a whole-head image).
+    Dark voxels (below Otsu's threshold of a CSF-dark channel) are left out only when the mask holds
+    background (a whole-head image): :func:`holds_background`.
     """
     reference = next((name for role in ("flair", "dwi", "t1", "t1c") for name, r in roles.items() if r == role), None)
     tissue, how = mask.copy(), "the mask (no background in it)"
     if reference is not None:
         values = channels[reference]
-        above = values > otsu_threshold(values[np.isfinite(values)])
-        if (mask & ~above & border).any():
+        threshold = otsu_threshold(values[np.isfinite(values)])
+        above = values > threshold
+        if holds_background(mask & ~above, mask & (values < threshold / 2), border):
             tissue &= above
             how = f"the mask above Otsu's threshold of {reference} (background, skull and CSF left out)"
     opened = opening(tissue, ball(OPENING_MM, spacing))
     outline = fill_holes(largest_components(opened) if opened.any() else tissue)
     brain = outline & mask
     return tissue & brain, brain, outline, how
+
+
+def holds_background(dark: np.ndarray, very_dark: np.ndarray, border: np.ndarray) -> bool:
+    """Whether the (cropped) mask holds background: some ``dark`` mask voxels (below Otsu's threshold) on the image
+    border or, where the mask does not reach that border (a second input's smaller field of view cut it), ``very_dark``
+    ones (below half of it: noise, not CSF or a darker tissue) on at least ``BACKGROUND_FACE_SHARE`` of the crop's
+    faces. A skull-stripped brain touches its box's faces at a few points; a whole head's noisy background covers them."""
+    if border.any():
+        return bool((dark & border).any())
+    faces = np.zeros(dark.shape, dtype=bool)
+    for axis in range(dark.ndim):
+        index = [slice(None)] * dark.ndim
+        for face in (0, -1):
+            index[axis] = face
+            faces[tuple(index)] = True
+    return bool(np.count_nonzero(very_dark & faces) >= BACKGROUND_FACE_SHARE * np.count_nonzero(faces))
 
 
 def adc_low_voxels(adc: np.ndarray, tissue: np.ndarray, notes: list[str]) -> np.ndarray:
@@ -471,21 +490,22 @@ def ms_rule(evidence: Evidence) -> np.ndarray:
 def untyped_foci(evidence: Evidence, bright: str, bright_image: np.ndarray, reference: str) -> np.ndarray:
     """MS foci where the tissue model told no grey from white matter (FLAIR of thick slices, whose one peak
     holds both; a phantom; an unusual sequence): the N4-corrected ``bright`` channel as z against the brain's
-    healthy peak (both tissues), foci z > ``MS_LOW_Z`` holding ``MIN_FOCUS_VOXELS`` connected voxels
-    z > ``MS_HIGH_Z``, T2's CSF (dark on T1) left out; no white-matter test (none was found). Without N4, a raw
-    scan's bias field widens the peak until no lesion stands out of it; the tumour rule's levels (``LOW_Z``,
-    ``HIGH_Z``) miss a third of patient 19's lesion volume (bench/quality/lesion_results.md)."""
+    healthy peak (both tissues), foci z > ``LOW_Z`` holding ``MIN_FOCUS_VOXELS`` connected voxels z > ``HIGH_Z``,
+    T2's CSF (dark on T1) left out; no white-matter test (none was found). Without N4, a raw scan's bias field
+    widens the peak until no lesion stands out of it. The MS rule's own levels (against the brighter tissue
+    alone) over-segment here: bench/quality/lesion_results.md.
+    """
     peak, spread = healthy_peak(bright_image[evidence.brain])
     evidence.notes.append(f"MS: no grey and white matter told apart on {reference}: {bright} (N4-corrected) against "
-                          f"the brain's healthy peak {peak:.4g}, spread {spread:.3g}; foci z > {MS_LOW_Z:g} with "
-                          f"{MIN_FOCUS_VOXELS} connected voxels z > {MS_HIGH_Z:g}")
+                          f"the brain's healthy peak {peak:.4g}, spread {spread:.3g}; foci z > {LOW_Z:g} with "
+                          f"{MIN_FOCUS_VOXELS} connected voxels z > {HIGH_Z:g}")
     if not spread > 0:
         return np.zeros_like(evidence.search)
     z = (bright_image - np.float32(peak)) / np.float32(spread)
-    candidate = evidence.search & (z > MS_LOW_Z)
+    candidate = evidence.search & (z > LOW_Z)
     if bright == "t2":
         candidate &= evidence.z["t1"] > CSF_T1_Z
-    return foci(candidate, connected_seeds(candidate & (z > MS_HIGH_Z)))
+    return foci(candidate, connected_seeds(candidate & (z > HIGH_Z)))
 
 
 def class_z(values: np.ndarray, labels: np.ndarray, class_peaks: Mapping[int, tuple[float, float]],
