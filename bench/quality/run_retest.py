@@ -12,26 +12,14 @@ bench/quality/retest_results.md.
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "UnsupervisedSegment"))
-
+from run_change import HERE, PATIENTS, folder  # it also puts UnsupervisedSegment on sys.path
 from UnsupervisedSegmentLib.io.loading import load_inputs  # noqa: E402
 from UnsupervisedSegmentLib.lesion.rule import find_lesion  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
-HERE = Path(__file__).resolve().parent
-PATIENTS = ("01", "03")
 SEQUENCE_SETS = (("FLAIR",), ("FLAIR", "T2W"))
-
-
-def folder(patient: str) -> Path:
-    return DATA / f"open-ms-longitudinal-patient{patient}"
 
 
 def visit_lesion(patient: str, visit: int, sequences: tuple[str, ...]) -> tuple[float, str, float]:
