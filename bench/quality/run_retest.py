@@ -49,7 +49,8 @@ def main() -> None:
     lines = ["# MS lesion volume at both visits, each on its own grid (longitudinal patients 01 and 03)", "",
              "Command: `.venv/bin/python bench/quality/run_retest.py`. Raw whole-head scans, mask > 0 in every input,",
              "`find_lesion(..., \"ms\")`; the expert change mask's volume is the scale of a real difference.", "",
-             "| patient | sequences | visit 1 mL | visit 2 mL | visit 2 / visit 1 | expert change mL | MS rule at visit 1 / 2 | s |",
+             "| patient | sequences | visit 1 mL | visit 2 mL | visit 2 / visit 1 | expert change mL "
+             "| MS rule at visit 1 / 2 | s |",
              "|---|---|---|---|---|---|---|---|"]
     for patient in PATIENTS:
         if not folder(patient).is_dir():
