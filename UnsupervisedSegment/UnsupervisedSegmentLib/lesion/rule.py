@@ -298,10 +298,11 @@ def brain_regions(mask: np.ndarray, channels: Mapping[str, np.ndarray], spacing:
 
 
 def holds_background(dark: np.ndarray, very_dark: np.ndarray, border: np.ndarray) -> bool:
-    """Whether the (cropped) mask holds background: some ``dark`` mask voxels (below Otsu's threshold) on the image
-    border or, where the mask does not reach that border (a second input's smaller field of view cut it), ``very_dark``
-    ones (below half of it: noise, not CSF or a darker tissue) on at least ``BACKGROUND_FACE_SHARE`` of the crop's
-    faces. A skull-stripped brain touches its box's faces at a few points; a whole head's noisy background covers them."""
+    """Whether the (cropped) mask holds background: some ``dark`` mask voxels (below Otsu's threshold) on the
+    image border or, where the mask does not reach that border (a second input's smaller field of view cut it),
+    ``very_dark`` ones (below half of it: noise, not CSF or a darker tissue) on at least ``BACKGROUND_FACE_SHARE``
+    of the crop's faces. A skull-stripped brain touches its box's faces at a few points; a whole head's noisy
+    background covers them."""
     if border.any():
         return bool((dark & border).any())
     faces = np.zeros(dark.shape, dtype=bool)
