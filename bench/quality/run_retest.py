@@ -16,8 +16,8 @@ import time
 
 import numpy as np
 from run_change import HERE, PATIENTS, folder  # it also puts UnsupervisedSegment on sys.path
-from UnsupervisedSegmentLib.io.loading import load_inputs  # noqa: E402
-from UnsupervisedSegmentLib.lesion.rule import find_lesion  # noqa: E402
+from UnsupervisedSegmentLib.io.loading import load_inputs
+from UnsupervisedSegmentLib.lesion.rule import find_lesion
 
 SEQUENCE_SETS = (("FLAIR",), ("FLAIR", "T2W"))
 
@@ -55,12 +55,13 @@ def main() -> None:
     for patient in PATIENTS:
         if not folder(patient).is_dir():
             continue
+        change_ml = expert_change_ml(patient)
         for sequences in SEQUENCE_SETS:
             runs = [visit_lesion(patient, visit, sequences) for visit in (1, 2)]
             (first, how1, s1), (second, how2, s2) = runs
             ratio = f"{second / first:.2f}" if first > 0 else "–"
             lines.append(f"| {patient} | {' + '.join(sequences)} | {first:.1f} | {second:.1f} | {ratio} | "
-                         f"{expert_change_ml(patient):.1f} | {how1} / {how2} | {s1 + s2:.1f} |")
+                         f"{change_ml:.1f} | {how1} / {how2} | {s1 + s2:.1f} |")
             print(lines[-1], flush=True)
     (HERE / "retest_results.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {HERE / 'retest_results.md'}")

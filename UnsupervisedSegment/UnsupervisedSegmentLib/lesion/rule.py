@@ -305,12 +305,7 @@ def holds_background(dark: np.ndarray, very_dark: np.ndarray, border: np.ndarray
     background covers them."""
     if border.any():
         return bool((dark & border).any())
-    faces = np.zeros(dark.shape, dtype=bool)
-    for axis in range(dark.ndim):
-        index = [slice(None)] * dark.ndim
-        for face in (0, -1):
-            index[axis] = face
-            faces[tuple(index)] = True
+    faces = image_border(tuple(slice(0, n) for n in dark.shape), dark.shape)  # every face of the crop
     return bool(np.count_nonzero(very_dark & faces) >= BACKGROUND_FACE_SHARE * np.count_nonzero(faces))
 
 
