@@ -163,8 +163,13 @@ def largest_components(candidate: np.ndarray) -> np.ndarray:
 
 
 def foci(candidate: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """Hysteresis: 26-connected parts of ``candidate`` holding at least MIN_FOCUS_VOXELS ``seeds`` voxels."""
-    components, n = ndimage.label(candidate, structure=FULL)
+    """Hysteresis: face-connected parts of ``candidate`` holding at least MIN_FOCUS_VOXELS ``seeds`` voxels.
+
+    Face neighbours, not all 26: at a low level (z 1.5 passes 7 % of normal voxels, more in noisy or thin-pixel
+    scans and in bright cortex) scattered noise voxels that touch at edges and corners join into networks
+    spanning the brain (26-connected site percolation sets in at about 10 % of voxels, face-connected at 31 %),
+    and one seed then carries the whole network in as one lesion."""
+    components, n = ndimage.label(candidate, structure=FACES)
     keep = np.bincount(components[seeds & candidate], minlength=n + 1) >= MIN_FOCUS_VOXELS
     keep[0] = False
     return keep[components]
