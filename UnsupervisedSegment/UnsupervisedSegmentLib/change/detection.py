@@ -44,8 +44,9 @@ import numpy as np
 
 from ..core.lazy import lazy_module
 from ..core.volume import bounding_box
+from ..engine.morphology import FULL
 from ..engine.smoothing import smooth, smooth_within
-from ..lesion.rule import FULL, Evidence, foci, gather_evidence, image_border, ms_rule
+from ..lesion.rule import Evidence, foci, gather_evidence, image_border, ms_rule
 
 ndimage = lazy_module("scipy.ndimage")
 

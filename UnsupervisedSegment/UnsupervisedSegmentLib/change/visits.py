@@ -13,8 +13,9 @@ from ..core.option_checks import check_comparison_workload
 from ..core.palette import Segment
 from ..core.roles import channel_role
 from ..core.volume import MM3_PER_ML, Channel, Grid
+from ..engine.morphology import FULL
 from ..engine.smoothing import smooth
-from ..lesion.rule import FULL, brain_regions, image_border
+from ..lesion.rule import brain_regions, image_border
 from .detection import ChangeMaps, detect_change
 from .registration import RigidTransform, register_rigid, resample_through
 

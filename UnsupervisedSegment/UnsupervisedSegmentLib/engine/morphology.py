@@ -30,6 +30,12 @@ def ball(radius_mm: float, spacing: Sequence[float]) -> np.ndarray:
     return sum((g * s) ** 2 for g, s in zip(grid, spacing)) <= radius_mm**2
 
 
+#: The 26 neighbours (faces, edges and corners) and the centre, for labelling and growing.
+FULL = np.ones((3, 3, 3), dtype=bool)
+#: The six face neighbours and the centre.
+FACES = ball(1.0, (1.0, 1.0, 1.0))
+
+
 def deeper_than(mask: np.ndarray, radius_mm: float, spacing: Sequence[float]) -> np.ndarray:
     """Voxels of ``mask`` farther than ``radius_mm`` from every voxel outside it (the array's
     outside included): an erosion by the ball, or a distance map when the ball is large."""

@@ -39,7 +39,7 @@ import numpy as np
 from ..core.grid import quiet_itk, to_itk_image
 from ..core.lazy import lazy_module
 from ..core.volume import Grid
-from ..engine.morphology import ball, erode
+from ..engine.morphology import FULL, ball, erode
 from ..engine.registration import register_rigid_images
 from ..engine.smoothing import smooth, smooth_within
 
@@ -126,8 +126,7 @@ def restricted_foci(lesion: np.ndarray, adc_clearly_low: np.ndarray, spacing: Se
                     notes: list[str]) -> np.ndarray:
     """The 26-connected foci of ``lesion`` without an interior, and those with one whose voxels are
     ``adc_clearly_low`` in at least ``RESTRICTED_SHARE`` (rule 4 of the module docstring)."""
-    full = np.ones((3, 3, 3), dtype=bool)
-    components, n = ndimage.label(lesion, structure=full)
+    components, n = ndimage.label(lesion, structure=FULL)
     if n == 0:
         return lesion
     sizes = np.bincount(components.ravel(), minlength=n + 1)

@@ -94,7 +94,7 @@ from ..core.parallel import parallel
 from ..core.roles import channel_role, check_lesion_inputs
 from ..core.volume import MM3_PER_ML, Channel, Grid, bounding_box, masked_rows, new_volume, set_masked_rows
 from ..engine.masking import otsu_threshold
-from ..engine.morphology import ball, deeper_than, dilate, fill_holes, opening
+from ..engine.morphology import FACES, FULL, ball, deeper_than, dilate, fill_holes, opening
 from ..engine.preprocessing import correct_bias_field
 from ..tissue.model import HWHM_PER_SD, TissueResult, channel_bias_field, segment_tissue
 from . import diffusion
@@ -125,8 +125,6 @@ TUMOUR_MIN_CORE_ML = 5.0
 STROKE_MIN_ML = 1.0
 #: Share of the crop's faces a whole head's background covers (see :func:`holds_background`).
 BACKGROUND_FACE_SHARE = 0.1
-FULL = np.ones((3, 3, 3), dtype=bool)
-FACES = ball(1.0, (1.0, 1.0, 1.0))  # the six face neighbours and the centre
 
 
 @dataclass(frozen=True)
