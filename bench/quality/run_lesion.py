@@ -213,6 +213,21 @@ def ms_degraded_rows() -> list[Row]:
     return rows
 
 
+def coarse_integer_rows() -> list[Row]:
+    """TCGA DU-7294 (FLAIR + T1c) stored as integers 0..60 (the 99.9th percentile at 60): a scanner's small
+    dynamic range, where histogram bins narrower than the intensity step comb."""
+    folder, stems, reference, _ = CASES["TCGA DU-7294 (raw, no mask file)"]
+    if not (DATA / folder).is_dir():
+        return []
+    images = {}
+    for role in ("flair", "t1c"):
+        image, spacing = read(folder, stems[role])
+        images[role] = np.round(np.clip(image / np.percentile(image[image > 0], 99.9), 0, 1) * 60).astype(np.float32)
+    truth = read(folder, reference)[0] > 0
+    return [("TCGA DU-7294 as integers 0-60 (ours: a small dynamic range)", images, truth,
+             default_mask(images, spacing, None), spacing)]
+
+
 def plain_flair_threshold(images: dict[str, np.ndarray], mask: np.ndarray, z: float = 2.0) -> np.ndarray:
     """The simplest MS baseline: FLAIR robust z (median, MAD of the mask) above ``z``."""
     values = images["flair"][mask]
@@ -355,7 +370,8 @@ def main() -> None:
             mask, name = default_mask(images, spacing, read(folder, mask_stem)[0] if mask_stem else None), case
         runs.append((name, images, truth, mask, spacing))
     volume_errors = []
-    for name, images, truth, mask, spacing in runs + ms_degraded_rows() + stroke_rows() + isles_row(arguments.isles):
+    for name, images, truth, mask, spacing in (runs + coarse_integer_rows() + ms_degraded_rows() + stroke_rows()
+                                               + isles_row(arguments.isles)):
         start = time.perf_counter()
         result = find_lesion(images, mask, spacing, "auto")
         seconds = time.perf_counter() - start

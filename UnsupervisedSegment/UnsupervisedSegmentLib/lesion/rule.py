@@ -93,6 +93,7 @@ from ..core.lazy import lazy_module
 from ..core.parallel import parallel
 from ..core.roles import channel_role, check_lesion_inputs
 from ..core.volume import MM3_PER_ML, Channel, Grid, bounding_box, masked_rows, new_volume, set_masked_rows
+from ..engine.histogram import histogram
 from ..engine.masking import otsu_threshold
 from ..engine.morphology import FACES, FULL, ball, deeper_than, dilate, fill_holes, opening
 from ..engine.preprocessing import correct_bias_field
@@ -101,6 +102,9 @@ from . import diffusion
 
 ndimage = lazy_module("scipy.ndimage")  # used only when a lesion is looked for
 
+#: The normal-tissue peak's histogram (:func:`healthy_peak`): bins over the 0.5-99.5 % range, its smoothing SD in bins.
+PEAK_BINS = 256
+PEAK_SMOOTHING_BINS = 2.0
 #: Hyperintensity (z above the healthy peak) a lesion voxel must reach, and a focus somewhere.
 LOW_Z = 2.0
 HIGH_Z = 3.5
@@ -137,13 +141,14 @@ class LesionResult:
 
 
 def healthy_peak(values: np.ndarray) -> tuple[float, float]:
-    """Mode and spread (half width at half maximum on the bright side / 1.177) of ``values``' main peak."""
+    """Mode and spread (half width at half maximum on the bright side / 1.177) of ``values``' main peak: a
+    histogram of ``PEAK_BINS`` bins over the 0.5-99.5 % range, smoothed by ``PEAK_SMOOTHING_BINS`` of them."""
     low, high = np.percentile(values, [0.5, 99.5])
     if not high > low:
         return float(low), 0.0
-    counts, edges = np.histogram(values, bins=256, range=(low, high))
-    counts = ndimage.gaussian_filter1d(counts.astype(np.float64), 2.0)
-    centres = (edges[:-1] + edges[1:]) / 2
+    counts, centres = histogram(values, PEAK_BINS, low, high)  # bins of whole intensity steps: no comb
+    width = centres[1] - centres[0] if centres.size > 1 else (high - low) / PEAK_BINS
+    counts = ndimage.gaussian_filter1d(counts, PEAK_SMOOTHING_BINS * (high - low) / PEAK_BINS / width)
     top = int(np.argmax(counts))
     above = np.nonzero(counts[top:] < counts[top] / 2)[0]
     right = centres[top + above[0]] if above.size else centres[-1]
