@@ -19,7 +19,7 @@ FINE_STEPS_PER_BIN = 8
 def intensity_step(values: np.ndarray) -> float:
     """The smallest gap between distinct values in a sample of ``values``: the storage step of quantised
     data (1 for integers, the slope for scaled integers), about 0 for continuous data."""
-    probe = np.unique(values[:: max(1, values.size // STEP_SAMPLE)])
+    probe = np.unique(values.reshape(-1)[:: max(1, values.size // STEP_SAMPLE)])
     gaps = np.diff(probe)
     return float(gaps.min()) if gaps.size else 0.0
 
