@@ -12,10 +12,10 @@ def test_every_bin_of_quantised_values_holds_the_same_number_of_steps(step):
     values = np.round(np.random.default_rng(0).normal(300 / step, 40 / step, 200_000)) * step
     assert intensity_step(values) == pytest.approx(step, rel=1e-4)
     low, high = np.percentile(values, [0.5, 99.5])
-    counts, centres = histogram(values, 256, low, high)
-    width = centres[1] - centres[0]
+    counts, edges = histogram(values, 256, low, high)
+    width = edges[1] - edges[0]
     assert width / step == pytest.approx(round(width / step), abs=1e-4)  # a whole number of steps per bin
-    edges = np.concatenate([centres - width / 2, [centres[-1] + width / 2]])
+    centres = (edges[:-1] + edges[1:]) / 2
     offsets = (edges - values[0]) / step % 1  # each edge halfway between two steps
     assert np.allclose(offsets, 0.5, atol=1e-3)
     inner = counts[np.abs(centres - 300) < 10]  # within a quarter SD of the mode: no empty or doubled bins

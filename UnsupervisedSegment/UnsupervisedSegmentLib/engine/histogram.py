@@ -39,8 +39,8 @@ def step_aligned_bins(values: np.ndarray, bins: int, low: float, high: float) ->
 
 
 def histogram(values: np.ndarray, bins: int, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
-    """Counts and bin centres of ``values`` in [``low``, ``high``], the bins step-aligned
-    (:func:`step_aligned_bins`); values outside the range are not counted."""
+    """Counts (float) and bin edges of ``values`` in [``low``, ``high``], as ``np.histogram``, the bins
+    step-aligned (:func:`step_aligned_bins`); values outside the range are not counted."""
     count, start, stop = step_aligned_bins(values, bins, low, high)
     counts, edges = np.histogram(values, bins=count, range=(start, stop))
-    return counts.astype(np.float64), 0.5 * (edges[:-1] + edges[1:])
+    return counts.astype(np.float64), edges

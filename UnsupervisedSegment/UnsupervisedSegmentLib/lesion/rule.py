@@ -146,9 +146,9 @@ def healthy_peak(values: np.ndarray) -> tuple[float, float]:
     low, high = np.percentile(values, [0.5, 99.5])
     if not high > low:
         return float(low), 0.0
-    counts, centres = histogram(values, PEAK_BINS, low, high)  # bins of whole intensity steps: no comb
-    width = centres[1] - centres[0] if centres.size > 1 else (high - low) / PEAK_BINS
-    counts = ndimage.gaussian_filter1d(counts, PEAK_SMOOTHING_BINS * (high - low) / PEAK_BINS / width)
+    counts, edges = histogram(values, PEAK_BINS, low, high)  # bins of whole intensity steps: no comb
+    counts = ndimage.gaussian_filter1d(counts, PEAK_SMOOTHING_BINS * (high - low) / PEAK_BINS / (edges[1] - edges[0]))
+    centres = (edges[:-1] + edges[1:]) / 2
     top = int(np.argmax(counts))
     above = np.nonzero(counts[top:] < counts[top] / 2)[0]
     right = centres[top + above[0]] if above.size else centres[-1]
