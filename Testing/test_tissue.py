@@ -15,7 +15,7 @@ from UnsupervisedSegmentLib.core.errors import UserInputError
 from UnsupervisedSegmentLib.core.options import SegmentationOptions
 from UnsupervisedSegmentLib.core.volume import Channel, Grid, masked_rows
 from UnsupervisedSegmentLib.pipeline.segmentation import segment_channels
-from UnsupervisedSegmentLib.tissue.model import segment_tissue
+from UnsupervisedSegmentLib.tissue.model import _histogram, segment_tissue
 
 SHAPE = (44, 48, 36)
 FACTOR = 3
@@ -88,6 +88,17 @@ def test_a_bias_field_is_corrected_inside_the_loop():
     assert corrected.bias_field is not None and uncorrected.bias_field is None
     assert sum(tissue_scores(corrected.labels, mask, fractions)) > sum(tissue_scores(uncorrected.labels, mask, fractions))
     assert min(tissue_scores(corrected.labels, mask, fractions)) > 0.88
+
+
+@pytest.mark.parametrize("step", [1 / 3, 0.5, 2.0, 3.0])
+def test_the_tissue_histogram_of_quantised_intensities_has_no_empty_bins(step):
+    """Thick slices averaged from integers (steps of 1/3) or integers times a slope: every bin holds whole
+    steps. One bin per integer, or 1024 bins over the range, left every other bin or two in three empty."""
+    image, mask, _fractions = phantom()
+    values = masked_rows(np.round(image / step) * step, mask).astype(np.float64)
+    centres, counts, _low, _high = _histogram(values)
+    inner = counts[(centres > 45) & (centres < 145)]
+    assert inner.size > 20 and inner.min() > 0
 
 
 def test_t2_has_the_reverse_order_and_t1_is_preferred():

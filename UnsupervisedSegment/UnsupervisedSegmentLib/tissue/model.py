@@ -53,6 +53,7 @@ from ..core.options import TISSUE_MRF_BETA
 from ..core.palette import TISSUE_NAMES
 from ..core.roles import channel_role
 from ..core.volume import MM3_PER_ML, Channel, masked_rows
+from ..engine.histogram import step_aligned_bins
 from ..engine.mrf import regularise_masked
 
 #: Tissue order by intensity (darkest first) on each reference role; index into TISSUE_NAMES.
@@ -198,14 +199,12 @@ def _fit_mixture(values: np.ndarray, order: tuple[int, int, int], previous: Tiss
 
 
 def _histogram(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Bin centres and counts of the 0.5-99.5 % range of ``values`` (one bin per value for integer data)."""
+    """Bin centres and counts of the 0.5-99.5 % range of ``values``, the bins holding whole storage steps
+    (one bin per stored value for integers, or integers times a slope, of a narrow range): no comb."""
     low, high = (float(v) for v in np.percentile(values, [0.5, 99.5]))
-    bins = HISTOGRAM_BINS
-    probe = values[:: max(1, values.size // 10_000)]
-    if np.all(probe == np.round(probe)) and high - low < 4 * HISTOGRAM_BINS:
-        low, high, bins = low - 0.5, high + 0.5, int(round(high - low))  # integer intensities: one bin per value
-    counts, edges = np.histogram(np.clip(values, low, high), bins=bins, range=(low, high))
-    return 0.5 * (edges[:-1] + edges[1:]), counts.astype(np.float64), low, high
+    bins, start, stop = step_aligned_bins(values, HISTOGRAM_BINS, low, high)
+    counts, edges = np.histogram(np.clip(values, low, high), bins=bins, range=(start, stop))
+    return 0.5 * (edges[:-1] + edges[1:]), counts.astype(np.float64), start, stop
 
 
 def _class_peaks(centres: np.ndarray, smooth: np.ndarray, means: np.ndarray) -> np.ndarray:
