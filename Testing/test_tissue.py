@@ -15,7 +15,7 @@ from UnsupervisedSegmentLib.core.errors import UserInputError
 from UnsupervisedSegmentLib.core.options import SegmentationOptions
 from UnsupervisedSegmentLib.core.volume import Channel, Grid, masked_rows
 from UnsupervisedSegmentLib.pipeline.segmentation import segment_channels
-from UnsupervisedSegmentLib.tissue.model import _histogram, segment_tissue
+from UnsupervisedSegmentLib.tissue.model import _class_peaks, _histogram, _smoothed, segment_tissue
 
 SHAPE = (44, 48, 36)
 FACTOR = 3
@@ -99,6 +99,43 @@ def test_the_tissue_histogram_of_quantised_intensities_has_no_empty_bins(step):
     centres, counts, _low, _high = _histogram(values)
     inner = counts[(centres > 45) & (centres < 145)]
     assert inner.size > 20 and inner.min() > 0
+
+
+@pytest.mark.parametrize("step", [0.0, 1 / 3, 0.5, 1.0, 2.0])
+def test_the_noise_sd_is_measured_whatever_the_storage_step(step):
+    """The phantom's noise (SD 3) stored continuously, in thirds, halves, integers or even integers: the bias
+    iterations' corrected values lie near the stored steps, and a histogram smoothed over a few bins read
+    the half width off one spike (SD 0.25, the floor); smoothed in intensity units it reads the noise."""
+    image, mask, fractions = phantom()
+    stored = image if step == 0 else np.where(mask, np.round(image / step) * step, 0).astype(np.float32)
+    result = segment_tissue([Channel("t1", stored, GRID)], mask)
+    assert 2.0 < result.fit.sds[0] < 4.5
+    np.testing.assert_allclose(result.fit.means, T1_MEANS, atol=3.0)
+
+
+def _peaks_of(density, centres_kmeans: list[float], csf: int) -> np.ndarray:
+    centres = np.arange(0.0, 400.0, 0.25)
+    counts = 1e4 * density(centres)
+    return _class_peaks(centres, _smoothed(centres, counts, 4.0), np.array(centres_kmeans, dtype=float), csf)
+
+
+def test_csf_without_a_peak_of_its_own_is_at_the_end_of_the_histogram():
+    """T1: grey and white matter peaks; CSF only a ramp of mixed voxels up to grey matter. Its k-means centre
+    (pulled up by the mixed voxels) is not its pure intensity; the histogram's end on its side is."""
+    def t1(x):
+        return (np.exp(-0.5 * ((x - 170) / 8) ** 2) + np.exp(-0.5 * ((x - 220) / 6) ** 2)
+                + 0.2 * np.clip((x - 60) / 110, 0, 1) * (x < 170))
+    np.testing.assert_allclose(_peaks_of(t1, [110, 168, 212], csf=0), [0.0, 170, 220], atol=2.0)
+    t2 = lambda x: t1(400 - x)  # noqa: E731  CSF brightest
+    np.testing.assert_allclose(_peaks_of(t2, [188, 232, 290], csf=2), [180, 230, 399.75], atol=2.0)
+
+
+def test_a_peak_at_the_border_of_two_classes_is_theirs_together():
+    """FLAIR: grey and white matter make one peak between their k-means centres; it is not white matter's
+    pure intensity (the classes would merge): both keep their centres; a CSF peak is still CSF's."""
+    def flair(x):
+        return np.exp(-0.5 * ((x - 150) / 10) ** 2) + 3 * np.exp(-0.5 * ((x - 294) / 30) ** 2)
+    np.testing.assert_allclose(_peaks_of(flair, [160, 271, 319], csf=0), [150, 271, 319], atol=1.0)
 
 
 def test_t2_has_the_reverse_order_and_t1_is_preferred():

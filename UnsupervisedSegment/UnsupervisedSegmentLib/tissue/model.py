@@ -13,12 +13,14 @@ classes' and pull a plain mixture's classes apart. This model does what FSL FAST
 3. **Partial-volume mixture** (Santago & Gage 1993; Shattuck et al. 2001): five classes, CSF,
    CSF/GM, GM, GM/WM, WM. A pure class is Gaussian; a mixed class of tissues a and b has the
    density of ``α·a + (1-α)·b`` with α uniform in [0, 1] (``PV_STEPS`` values of α). Each pure
-   class's intensity is the histogram's peak inside its k-means range (mixed voxels pile up beside
-   a peak, not on it; the k-means centre where there is no inner peak), and all classes share one
-   noise SD, measured as the half width of the outermost pure peak. Only the five class weights are
-   then fitted (EM on the histogram, ``HISTOGRAM_BINS`` bins or one per value): a class can neither
-   widen to swallow the mixed voxels beside it nor collapse onto a spike, which freely fitted
-   means and variances did on the development images.
+   class's intensity is the peak of the histogram (smoothed by ``HISTOGRAM_SMOOTHING`` of its range,
+   in intensity units whatever the storage step) inside its k-means range (mixed voxels pile up
+   beside a peak, not on it; the k-means centre where there is no inner peak, or only one at the
+   border it shares with a neighbour; CSF without a peak is at the histogram's end on its side), and
+   all classes share one noise SD, measured as the half width of the outermost pure peak. Only the
+   five class weights are then fitted (EM on the histogram, ``HISTOGRAM_BINS`` bins or one per
+   value): a class can neither widen to swallow the mixed voxels beside it nor collapse onto a
+   spike, which freely fitted means and variances did on the development images.
 4. **Tissue fractions.** Each voxel's CSF, GM and WM fraction: a pure class's posterior goes to
    its tissue; a mixed class's posterior is split by the expected α given the intensity.
 5. **Bias field** (``bias=True``, inside the loop, ``BIAS_ITERATIONS`` times): the log ratio of each
@@ -35,7 +37,7 @@ Labels: 1 CSF, 2 grey matter, 3 white matter. The fractions (``fractions``, n ×
 are the partial-volume estimates written by ``--posteriors``.
 
 Limits: the pure intensities come from histogram peaks; where a strong bias field and noise smear
-the white-matter peak, a spurious bump can be taken for it (bench: degree-3 field on "bias + noise");
+the white-matter peak, a spurious bump can be taken for it;
 one channel drives the model (others are measured, not modelled); lesions take the tissue
 they resemble on that channel (MS lesions look like grey matter on T1); the mask must be the brain
 (skull-stripped images, or a brain mask): scalp and skull are not tissue classes here.
@@ -64,6 +66,9 @@ REFERENCE_ROLES = ("t1", "t1c", "t2", "flair")
 MIXED = ((0, 1), (1, 2))
 PV_STEPS = 9
 HISTOGRAM_BINS = 1024
+#: SD of the Gaussian the histogram is smoothed with before its peaks are read, as a share of its range
+#: (0.5-99.5 %): in intensity units, not bins, so the same whatever the storage step (bench/quality/tissue_results.md).
+HISTOGRAM_SMOOTHING = 0.01
 EM_ITERATIONS = 60
 BIAS_ITERATIONS = 3
 BIAS_DEGREE = 1
@@ -178,9 +183,10 @@ def _fit_mixture(values: np.ndarray, order: tuple[int, int, int], previous: Tiss
     centres, counts, low, high = _histogram(values)
     start = previous.means[list(order)] if previous is not None else np.percentile(values, [15, 50, 85])
     sorted_means = _histogram_kmeans(centres, counts, start)
-    smooth = np.convolve(counts, np.ones(5) / 5, mode="same")
-    sorted_means = _class_peaks(centres, smooth, sorted_means)
-    sd = max(_noise_sd(centres, smooth, sorted_means), (high - low) / 500)
+    smoothing = HISTOGRAM_SMOOTHING * (high - low)
+    smooth = _smoothed(centres, counts, smoothing)
+    sorted_means = _class_peaks(centres, smooth, sorted_means, order.index(0))
+    sd = max(_noise_sd(centres, smooth, sorted_means, smoothing), (high - low) / 500)
     means = np.empty(3)
     means[list(order)] = sorted_means
     sds = np.full(3, sd)
@@ -207,28 +213,36 @@ def _histogram(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float
     return 0.5 * (edges[:-1] + edges[1:]), counts.astype(np.float64), start, stop
 
 
-def _class_peaks(centres: np.ndarray, smooth: np.ndarray, means: np.ndarray) -> np.ndarray:
-    """Each class's pure intensity: the histogram's peak between the midpoints to its neighbours when
-    there is one inside (mixed voxels pile up beside a peak, not on it), else the k-means centre; the
-    k-means centres for all when two classes would share one peak (FLAIR's grey and white matter)."""
+def _class_peaks(centres: np.ndarray, smooth: np.ndarray, means: np.ndarray, csf: int) -> np.ndarray:
+    """Each class's pure intensity (``means``: sorted k-means centres; ``csf``: CSF's place among them).
+
+    The histogram's peak between the midpoints to its neighbours, when there is one inside that lies
+    nearer the class's centre than its borders (mixed voxels pile up beside a peak, not on it; a peak at
+    a border is one the class shares with its neighbour: FLAIR's grey and white matter), else the k-means
+    centre; CSF with no peak of its own is at the histogram's end on its side: pure CSF is rare at 1 mm
+    (ventricles; sulcal CSF is mixed with grey matter), and the mixed voxels pull its centre towards grey
+    matter. The k-means centres for all when two classes would share one peak."""
     bounds = np.concatenate([[-np.inf], 0.5 * (means[1:] + means[:-1]), [np.inf]])
     peaks = means.copy()
     for c in range(len(means)):
         inside = np.flatnonzero((centres > bounds[c]) & (centres <= bounds[c + 1]))
-        if inside.size < 3:
-            continue
-        top = inside[np.argmax(smooth[inside])]
-        if inside[0] < top < inside[-1]:
+        top = inside[np.argmax(smooth[inside])] if inside.size >= 3 else None
+        borders = bounds[c:c + 2][np.isfinite(bounds[c:c + 2])]
+        if top is not None and inside[0] < top < inside[-1] and np.all(
+                np.abs(centres[top] - borders) > abs(centres[top] - means[c])):
             peaks[c] = centres[top]
+        elif c == csf:
+            peaks[c] = centres[0] if c == 0 else centres[-1]
     if np.any(np.diff(peaks) < np.diff(means) / 4):  # two classes on one peak (low contrast): the centres
         return means.copy()
     return np.sort(peaks)
 
 
-def _noise_sd(centres: np.ndarray, smooth: np.ndarray, means: np.ndarray) -> float:
+def _noise_sd(centres: np.ndarray, smooth: np.ndarray, means: np.ndarray, smoothing: float) -> float:
     """The noise SD: the half width at half maximum of the sharpest outer pure peak (the brightest or the
     darkest class, on its side away from the other classes), for a peak inside the histogram whose
-    half maximum is reached before its edge; mixed voxels only widen a peak, so the sharpest is the noise."""
+    half maximum is reached before its edge, less the ``smoothing`` SD; mixed voxels only widen a peak,
+    so the sharpest is the noise. A quarter of the closest classes' distance where there is no such peak."""
     candidates = []
     for c, direction in ((0, -1), (len(means) - 1, 1)):
         top = int(np.abs(centres - means[c]).argmin())
@@ -240,7 +254,17 @@ def _noise_sd(centres: np.ndarray, smooth: np.ndarray, means: np.ndarray) -> flo
             index += direction
         if smooth[index] <= half:
             candidates.append(abs(centres[index] - centres[top]) / HWHM_PER_SD)
-    return float(min(candidates)) if candidates else float(np.diff(np.sort(means)).min() / 4)
+    if not candidates:
+        return float(np.diff(np.sort(means)).min() / 4)
+    return float(np.sqrt(max(min(candidates) ** 2 - smoothing ** 2, 0.0)))
+
+
+def _smoothed(centres: np.ndarray, counts: np.ndarray, sd: float) -> np.ndarray:
+    """``counts`` (of bins of equal width at ``centres``) convolved with a Gaussian of ``sd`` intensity units."""
+    sd_bins = sd / (centres[1] - centres[0]) if centres.size > 1 else 0.0
+    offsets = np.arange(-int(np.ceil(4 * sd_bins)), int(np.ceil(4 * sd_bins)) + 1)
+    kernel = np.exp(-0.5 * (offsets / max(sd_bins, 1e-9)) ** 2)
+    return np.convolve(counts, kernel / kernel.sum(), mode="same")
 
 
 def _histogram_kmeans(centres: np.ndarray, counts: np.ndarray, start: np.ndarray) -> np.ndarray:
