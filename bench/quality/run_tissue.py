@@ -83,6 +83,17 @@ def tissue_labels(t1: np.ndarray, spacing: tuple, **options) -> np.ndarray:
     return labels
 
 
+def smoothed_by(share: float) -> Callable[[np.ndarray, tuple], np.ndarray]:
+    """The default tissue model with its histogram smoothed by ``share`` of its range."""
+    def labeller(t1: np.ndarray, spacing: tuple) -> np.ndarray:
+        default, model.HISTOGRAM_SMOOTHING = model.HISTOGRAM_SMOOTHING, share
+        try:
+            return tissue_labels(t1, spacing)
+        finally:
+            model.HISTOGRAM_SMOOTHING = default
+    return labeller
+
+
 def gmm_labels(t1: np.ndarray, spacing: tuple) -> np.ndarray:
     """What ``run T1 -k 3`` gives: cluster 2 = grey matter, 3 = white matter (clusters ordered by mean T1)."""
     grid = Grid(t1.shape, np.diag([*spacing, 1.0]))
@@ -97,6 +108,8 @@ METHODS: dict[str, Callable[[np.ndarray, tuple], np.ndarray]] = {
     "tissue model, bias degree 3": lambda t1, s: tissue_labels(t1, s, bias_degree=3),
     "tissue model, no MRF (beta 0)": lambda t1, s: tissue_labels(t1, s, beta=0.0),
     "tissue model, beta 1": lambda t1, s: tissue_labels(t1, s, beta=1.0),
+    "tissue model, histogram smoothing 0.005": smoothed_by(0.005),
+    "tissue model, histogram smoothing 0.02": smoothed_by(0.02),
     "plain 3-class GMM (run -k 3)": gmm_labels,
 }
 
