@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "UnsupervisedSegment")]
 
+from sweep import one_at_a_time  # noqa: E402
 from UnsupervisedSegmentLib.core.options import SegmentationOptions  # noqa: E402
 from UnsupervisedSegmentLib.core.volume import Channel, Grid, new_volume, set_masked_rows  # noqa: E402
 from UnsupervisedSegmentLib.pipeline.segmentation import segment_channels  # noqa: E402
@@ -84,13 +85,10 @@ def tissue_labels(t1: np.ndarray, spacing: tuple, **options) -> np.ndarray:
 
 
 def smoothed_by(share: float) -> Callable[[np.ndarray, tuple], np.ndarray]:
-    """The default tissue model with its histogram smoothed by ``share`` of its range."""
+    """The default tissue model with its histogram smoothed by ``share`` of its range (the default put back)."""
     def labeller(t1: np.ndarray, spacing: tuple) -> np.ndarray:
-        default, model.HISTOGRAM_SMOOTHING = model.HISTOGRAM_SMOOTHING, share
-        try:
-            return tissue_labels(t1, spacing)
-        finally:
-            model.HISTOGRAM_SMOOTHING = default
+        (labels,) = [tissue_labels(t1, spacing) for _ in one_at_a_time(model, (("HISTOGRAM_SMOOTHING", (share,)),))]
+        return labels
     return labeller
 
 
